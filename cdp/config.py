@@ -146,6 +146,8 @@ class Settings(_Strict):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
+    # Validated by cdp.activation against its own models (destinations, batch sizes).
+    activation: dict[str, Any] = Field(default_factory=dict)
     channels: dict[str, Channel]
     # Directory the config file lives in; relative paths are taken from here.
     root: Path = Path(".")
