@@ -71,9 +71,8 @@ def _settings(ctx: click.Context) -> Settings:
 @click.pass_context
 def generate(ctx: click.Context, people: int, seed: int, noise: float) -> None:
     """Realistic demo data for every channel, plus a separate ground-truth file."""
-    from cdp.generate import generate as run_generate
-
     settings = _settings(ctx)
+    from cdp.generate import generate as run_generate
     _run(lambda: run_generate(settings, people=people, seed=seed, noise=noise))
 
 
@@ -82,9 +81,8 @@ def generate(ctx: click.Context, people: int, seed: int, noise: float) -> None:
 @click.pass_context
 def ingest(ctx: click.Context, channels: tuple[str, ...]) -> None:
     """Landing files -> raw lake + quarantine, with a load log."""
-    from cdp.ingest import ingest as run_ingest
-
     settings = _settings(ctx)
+    from cdp.ingest import ingest as run_ingest
     _run(lambda: run_ingest(settings, channels=list(channels) or None))
 
 
@@ -92,9 +90,8 @@ def ingest(ctx: click.Context, channels: tuple[str, ...]) -> None:
 @click.pass_context
 def resolve(ctx: click.Context) -> None:
     """Identity resolution -> customers and golden profiles."""
-    from identity import resolve as run_resolve
-
     settings = _settings(ctx)
+    from identity import resolve as run_resolve
     _run(lambda: run_resolve(settings))
 
 
@@ -105,9 +102,8 @@ def resolve(ctx: click.Context) -> None:
 @click.pass_context
 def evaluate(ctx: click.Context, truth: Path | None) -> None:
     """Score the current clustering against a truth file."""
-    from identity import evaluate as run_evaluate
-
     settings = _settings(ctx)
+    from identity import evaluate as run_evaluate
     _run(lambda: run_evaluate(settings, truth or settings.resolved_paths.truth))
 
 
@@ -121,15 +117,14 @@ def explain(ctx: click.Context, refs: tuple[str, ...]) -> None:
     cdp explain web_orders:W000123 pos_transactions:P000456
     cdp explain C00000042
     """
-    from identity import explain_customer, explain_records
-
+    if len(refs) not in (1, 2):
+        raise click.UsageError("give one customer id, or two records as channel:record_id")
     settings = _settings(ctx)
+    from identity import explain_customer, explain_records
     if len(refs) == 1:
         _run(lambda: explain_customer(settings, refs[0]))
     elif len(refs) == 2:
         _run(lambda: explain_records(settings, refs[0], refs[1]))
-    else:
-        raise click.UsageError("give one customer id, or two records as channel:record_id")
 
 
 @cli.command()
@@ -137,9 +132,8 @@ def explain(ctx: click.Context, refs: tuple[str, ...]) -> None:
 @click.pass_context
 def build(ctx: click.Context, select: str | None) -> None:
     """dbt build of the warehouse models and segments."""
-    from cdp.build import build as run_build
-
     settings = _settings(ctx)
+    from cdp.build import build as run_build
     _run(lambda: run_build(settings, select=select))
 
 
@@ -151,9 +145,8 @@ def build(ctx: click.Context, select: str | None) -> None:
 def run(ctx: click.Context, people: int, seed: int) -> None:
     """The whole pipeline on the configured engine: generate (if empty) -> ingest -> resolve ->
     evaluate (if a truth file exists) -> build."""
-    from cdp.pipeline import run_pipeline
-
     settings = _settings(ctx)
+    from cdp.pipeline import run_pipeline
     started = time.perf_counter()
     summaries = run_pipeline(settings, people=people, seed=seed, on_step=print_summary,
                              on_error=lambda exc: console.print(f"[bold red]error:[/] {exc}"))

@@ -200,6 +200,8 @@ def find_config_file(start: Path | None = None) -> Path:
 def load_settings(path: Path | str | None = None, env: dict[str, str] | None = None) -> Settings:
     """Read the YAML file, apply environment overrides, validate."""
     config_path = Path(path).resolve() if path else find_config_file()
+    if not config_path.is_file():
+        raise ConfigError(f"config file {config_path} does not exist")
     try:
         data = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:

@@ -1,0 +1,31 @@
+"""The command line: one entry point, clear errors, non-zero exits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from cdp.cli import cli
+
+COMMANDS = {"run", "generate", "ingest", "resolve", "evaluate", "explain", "build"}
+
+
+def test_help_lists_every_subcommand() -> None:
+    result = CliRunner().invoke(cli, ["--help"], obj={})
+    assert result.exit_code == 0
+    listed = {line.split()[0] for line in result.output.split("Commands:")[1].splitlines()
+              if line.strip()}
+    assert listed >= COMMANDS
+
+
+def test_missing_config_is_a_clear_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["--config", str(tmp_path / "nope.yaml"), "ingest"], obj={})
+    assert result.exit_code == 2
+    assert "config error" in result.output
+
+
+def test_explain_needs_one_or_two_references() -> None:
+    result = CliRunner().invoke(cli, ["explain", "a", "b", "c"], obj={})
+    assert result.exit_code != 0
+    assert "one customer id, or two records" in result.output
