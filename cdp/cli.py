@@ -37,6 +37,9 @@ def _run(step: Callable[[], StepSummary]) -> StepSummary:
     try:
         summary = step()
     except (CdpError, ConfigError) as exc:
+        # A step that failed part-way still says what it did (e.g. the files that did load).
+        if partial := getattr(exc, "summary", None):
+            print_summary(partial)
         console.print(f"[bold red]error:[/] {exc}")
         sys.exit(1)
     print_summary(summary)
