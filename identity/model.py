@@ -1,0 +1,256 @@
+"""The probabilistic model: Splink settings, blocking chosen by measured counts, EM training.
+
+Everything here is engine-neutral: comparisons come from Splink's libraries (which write each
+backend's SQL dialect), and the engine only hands over Splink's database API.
+
+Modelling choices, for hard omnichannel data:
+- Given names compare exactly (with term-frequency adjustment: a match on "Mehmet" says less
+  than one on "Tarkan"), then as nickname/short form ("Memo" ~ "Mehmet"), then by Jaro-Winkler.
+- Emails compare exactly only: usernames are built from names, so a "similar email" level would
+  count the name evidence twice.
+- Address, postcode and city are one location comparison (the best level that holds), because
+  they are not independent and households share all three.
+- Household members share surname, address, landline and sometimes email; the model may score
+  them high, which is why clustering has guards (`identity.cluster`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import splink.comparison_level_library as cll
+import splink.comparison_library as cl
+from splink import Linker, SettingsCreator, block_on
+
+from identity.engines.base import Engine
+from identity.store import write_text_atomic
+
+logger = logging.getLogger(__name__)
+
+# What Splink sees of an identity record: comparison keys only (folded names, canonical
+# identifiers); junk identifier values are already removed.
+SPLINK_INPUT_COLUMNS = """
+    record_key as unique_id, first_key as first_name, first_canon, last_key as last_name,
+    cast(birth_date as varchar) as birth_date, email, phone, postcode, city_key as city,
+    address_key as address"""
+
+# Candidate blocking rules, most useful first. Each is kept only if the comparisons it adds stay
+# within the budget (measured on the data with Splink's blocking analysis).
+CANDIDATE_BLOCKING_RULES: list[tuple[str, Any]] = [
+    ("email", block_on("email")),
+    ("phone", block_on("phone")),
+    ("first_name+last_name", block_on("first_name", "last_name")),
+    ("last_name+birth_date", block_on("last_name", "birth_date")),
+    ("first_canon+birth_date", block_on("first_canon", "birth_date")),
+    ("first_canon+last_name", block_on("first_canon", "last_name")),
+    ("birth_date+postcode", block_on("birth_date", "postcode")),
+    ("first_name+address", block_on("first_name", "address")),
+]
+# Comparisons one rule may add: generous for small data, ~60 per record for large data.
+MIN_RULE_BUDGET = 2_000_000
+RULE_BUDGET_PER_RECORD = 60
+U_SAMPLE_PAIRS = 1_000_000
+MIN_U_SAMPLE_PAIRS = 100_000
+# Links between this and the match threshold never merge customers; they only let a record
+# that is left alone join the single customer they point to (identity.cluster).
+ATTACH_THRESHOLD = 0.5
+EM_MAX_PAIRS = 500_000  # per EM session: enough pairs for stable m estimates, bounded time
+EXACT_COUNT_RECORDS = 1_000_000  # above this, blocking counts are estimated from a sample
+MIN_EM_PAIRS = 50
+TRAINING_RULES = [block_on("first_name", "last_name"), block_on("birth_date"), block_on("email")]
+
+
+def comparisons() -> list[Any]:
+    first_name = cl.CustomComparison(
+        output_column_name="first_name",
+        comparison_description="given name",
+        comparison_levels=[
+            cll.NullLevel("first_name"),
+            cll.ExactMatchLevel("first_name", term_frequency_adjustments=True),
+            cll.ExactMatchLevel("first_canon").configure(
+                label_for_charts="same name or nickname (Memo ~ Mehmet)"),
+            cll.JaroWinklerLevel("first_name", 0.92),
+            cll.JaroWinklerLevel("first_name", 0.80),
+            cll.ElseLevel(),
+        ],
+    )
+    last_name = cl.CustomComparison(
+        output_column_name="last_name",
+        comparison_description="surname",
+        comparison_levels=[
+            cll.NullLevel("last_name"),
+            cll.ExactMatchLevel("last_name", term_frequency_adjustments=True),
+            cll.JaroWinklerLevel("last_name", 0.92),
+            cll.JaroWinklerLevel("last_name", 0.80),
+            cll.ElseLevel(),
+        ],
+    )
+    birth_date = cl.CustomComparison(
+        output_column_name="birth_date",
+        comparison_description="birth date",
+        comparison_levels=[
+            cll.NullLevel("birth_date"),
+            cll.ExactMatchLevel("birth_date"),
+            cll.DamerauLevenshteinLevel("birth_date", 1).configure(
+                label_for_charts="one typing slip apart"),
+            cll.ElseLevel(),
+        ],
+    )
+    email = cl.CustomComparison(
+        output_column_name="email",
+        comparison_description="email (exact only: usernames are built from names)",
+        comparison_levels=[cll.NullLevel("email"), cll.ExactMatchLevel("email"), cll.ElseLevel()],
+    )
+    phone = cl.CustomComparison(
+        output_column_name="phone",
+        comparison_description="phone (E.164)",
+        comparison_levels=[
+            cll.NullLevel("phone"),
+            cll.ExactMatchLevel("phone"),
+            cll.DamerauLevenshteinLevel("phone", 1).configure(
+                label_for_charts="one typing slip apart"),
+            cll.ElseLevel(),
+        ],
+    )
+    location = cl.CustomComparison(
+        output_column_name="location",
+        comparison_description="address, postcode, city (best level that holds)",
+        comparison_levels=[
+            cll.And(cll.NullLevel("address"), cll.NullLevel("postcode"),
+                    cll.NullLevel("city")).configure(is_null_level=True,
+                                                     label_for_charts="no location to compare"),
+            cll.ExactMatchLevel("address").configure(label_for_charts="same address"),
+            cll.JaroWinklerLevel("address", 0.9).configure(label_for_charts="similar address"),
+            cll.ExactMatchLevel("postcode").configure(label_for_charts="same postcode"),
+            cll.ExactMatchLevel("city", term_frequency_adjustments=True).configure(
+                label_for_charts="same city"),
+            cll.ElseLevel(),
+        ],
+    )
+    return [first_name, last_name, birth_date, email, phone, location]
+
+
+def settings_creator(blocking_rules: list[Any]) -> SettingsCreator:
+    return SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name="unique_id",
+        comparisons=comparisons(),
+        blocking_rules_to_generate_predictions=blocking_rules,
+        retain_intermediate_calculation_columns=False,
+        retain_matching_columns=False,
+        max_iterations=20,
+        em_convergence=0.001,
+    )
+
+
+@dataclass
+class ModelReport:
+    records: int = 0
+    blocking: list[dict[str, Any]] = field(default_factory=list)  # rule, comparisons, kept
+    comparisons: int = 0
+    predicted_links: int = 0
+    probability_two_random_records_match: float | None = None
+
+
+def choose_blocking_rules(linker: Linker, n_records: int,
+                          report: ModelReport) -> list[Any]:
+    """Keep each candidate rule whose added comparisons stay within budget (counts logged).
+
+    One blocking analysis counts every candidate's marginal comparisons; a rule over budget is
+    dropped and the rest recounted without it (its pairs may fall to later rules)."""
+    budget = max(MIN_RULE_BUDGET, RULE_BUDGET_PER_RECORD * n_records)
+    sample = 1.0 if n_records <= EXACT_COUNT_RECORDS else 0.2
+    candidates = list(CANDIDATE_BLOCKING_RULES)
+    dropped: dict[str, int] = {}
+    while True:
+        with warnings.catch_warnings():  # sampled counts of tiny rules warn; they are tiny
+            warnings.simplefilter("ignore", UserWarning)
+            counts = linker.blocking_analysis.count_comparisons_from_blocking_rules(
+                [rule for _, rule in candidates], record_sample_proportion=sample)
+        added = [int(c["marginal_comparison_count"]) for c in counts]
+        over = next((i for i, n in enumerate(added) if n > budget), None)
+        if over is None:
+            break
+        name, _ = candidates.pop(over)
+        dropped[name] = added[over]
+    kept_names = {name for name, _ in candidates}
+    for name, _ in CANDIDATE_BLOCKING_RULES:
+        n = added[[c[0] for c in candidates].index(name)] if name in kept_names else dropped[name]
+        report.blocking.append({"rule": name, "added_comparisons": n, "kept": name in kept_names})
+        logger.info("blocking rule %s adds %s comparisons (%s)", name, f"{n:,}",
+                    "kept" if name in kept_names else f"dropped: over budget {budget:,}")
+    return [rule for _, rule in candidates]
+
+
+def train(engine: Engine, input_table: str, artefacts: Path) -> tuple[Linker | None, ModelReport]:
+    """Choose blocking rules, train the model on `input_table` (prior from deterministic rules,
+    u by random sampling, m by EM) and save it with its charts. No linker when there are fewer
+    than two records."""
+    report = ModelReport(records=int(engine.scalar(f'select count(*) from "{input_table}"')))
+    if report.records < 2:
+        return None, report
+    db_api = engine.splink_db_api()
+    sdf = db_api.register(input_table)
+    linker = Linker(sdf, settings_creator([]), log_level=logging.ERROR)
+    rules = choose_blocking_rules(linker, report.records, report)
+    linker = Linker(sdf, settings_creator(rules), log_level=logging.ERROR)
+    report.comparisons = sum(b["added_comparisons"] for b in report.blocking if b["kept"])
+    try:
+        linker.training.estimate_probability_two_random_records_match(
+            [block_on("email"), block_on("phone"),
+             block_on("first_name", "last_name", "birth_date")], recall=0.7)
+    except ValueError as exc:  # too few records for the estimate: keep Splink's default prior
+        logger.info("prior not estimated: %s", exc)
+    report.probability_two_random_records_match = (
+        linker._settings_obj._probability_two_random_records_match)
+    # u from random pairs: a tenth of all pairs on small data, at most U_SAMPLE_PAIRS
+    all_pairs = report.records * (report.records - 1) // 2
+    linker.training.estimate_u_using_random_sampling(
+        max_pairs=min(U_SAMPLE_PAIRS, max(MIN_U_SAMPLE_PAIRS, all_pairs // 10)), seed=42)
+    for rule in TRAINING_RULES:
+        # EM needs pairs to learn from; on small data a rule may produce (almost) none.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            pairs = linker.blocking_analysis.count_comparisons_from_blocking_rules(
+                [rule], record_sample_proportion=1.0 if report.records <= EXACT_COUNT_RECORDS
+                else 0.2)[-1]
+        n_pairs = int(pairs["marginal_comparison_count"])
+        if n_pairs < MIN_EM_PAIRS:
+            logger.info("EM session skipped: too few pairs")
+            continue
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            rule, estimate_without_term_frequencies=True,
+            max_pairs=EM_MAX_PAIRS if n_pairs > EM_MAX_PAIRS else None)
+    save_model(linker, artefacts)
+    return linker, report
+
+
+def predict(engine: Engine, linker: Linker, threshold: float, report: ModelReport) -> str:
+    """Working table `splink_links`: scored pairs with match probability >= `threshold`."""
+    predictions = linker.inference.predict(threshold_match_probability=threshold,
+                                           warning_mode="never")
+    engine.create_table("splink_links", f"""
+        select unique_id_l as record_l, unique_id_r as record_r,
+               match_weight, match_probability
+        from {predictions.physical_name}""")
+    predictions.drop_table_from_database_and_remove_from_cache()
+    report.predicted_links = int(engine.scalar("select count(*) from splink_links"))
+    return "splink_links"
+
+
+MODEL_FILE = "splink_model.json"
+
+
+def save_model(linker: Linker, artefacts: Path) -> None:
+    """The trained model (JSON) and its charts (HTML) in the artefacts directory."""
+    model = linker.misc.save_model_to_json()
+    write_text_atomic(artefacts / MODEL_FILE, json.dumps(model, indent=2))
+    write_text_atomic(artefacts / "match_weights.html",
+                      linker.visualisations.match_weights_chart().to_html(inline=True))
+    write_text_atomic(artefacts / "m_u_parameters.html",
+                      linker.visualisations.m_u_parameters_chart().to_html(inline=True))
