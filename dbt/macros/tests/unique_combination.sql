@@ -1,0 +1,9 @@
+{#
+  unique_combination(columns): no two rows share the same values in all of `columns`.
+#}
+{% test unique_combination(model, columns) %}
+select {{ columns | join(', ') }}, count(*) as occurrences
+from {{ model }}
+group by {{ columns | join(', ') }}
+having count(*) > 1
+{% endtest %}
