@@ -149,15 +149,22 @@ def run(ctx: click.Context, people: int, seed: int) -> None:
     """The whole pipeline on the configured engine: generate (if empty) -> ingest -> resolve ->
     evaluate (if a truth file exists) -> build."""
     settings = _settings(ctx)
-    from cdp.pipeline import run_pipeline
+    from cdp.pipeline import headline, run_pipeline
+
+    def on_error(exc: Exception) -> None:
+        if partial := getattr(exc, "summary", None):
+            print_summary(partial)
+        console.print(f"[bold red]error:[/] {exc}")
+
     started = time.perf_counter()
     summaries = run_pipeline(settings, people=people, seed=seed, on_step=print_summary,
-                             on_error=lambda exc: console.print(f"[bold red]error:[/] {exc}"))
-    ok = all(s.ok for s in summaries)
-    console.rule("[bold]cdp run" + (" finished" if ok else " stopped"))
-    console.print(f"{len(summaries)} steps in {time.perf_counter() - started:,.1f} s; "
-                  f"warehouse: {settings.resolved_paths.warehouse}")
-    if not ok:
+                             on_error=on_error)
+    final = headline(summaries)
+    console.rule("[bold]cdp run" + (" finished" if final.ok else " stopped"))
+    final.add("steps", f"{', '.join(summaries)} in {time.perf_counter() - started:,.1f} s")
+    final.add("warehouse", str(settings.resolved_paths.warehouse))
+    print_summary(final)
+    if not final.ok:
         sys.exit(1)
 
 

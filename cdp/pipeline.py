@@ -56,9 +56,12 @@ def run_pipeline(
     seed: int = 42,
     on_step: Callable[[StepSummary], None] = lambda s: None,
     on_error: Callable[[Exception], None] = lambda e: None,
-) -> list[StepSummary]:
-    """Run every step in order; stop at the first that fails (downstream never sees bad data)."""
-    summaries: list[StepSummary] = []
+) -> dict[str, StepSummary]:
+    """Run every step in order; stop at the first that fails (downstream never sees bad data).
+
+    Returns the summaries by step name, in the order they ran.
+    """
+    summaries: dict[str, StepSummary] = {}
     for name, step in pipeline_steps(settings, people=people, seed=seed):
         if name == "evaluate" and not settings.resolved_paths.truth.exists():
             continue
@@ -66,10 +69,49 @@ def run_pipeline(
             summary = step()
         except (CdpError, ConfigError) as exc:
             on_error(exc)
-            summaries.append(StepSummary(title=name, ok=False, notes=[str(exc)]))
+            summaries[name] = getattr(exc, "summary", None) or StepSummary(title=name)
+            summaries[name].ok = False
+            summaries[name].notes.append(str(exc))
             break
         on_step(summary)
-        summaries.append(summary)
+        summaries[name] = summary
         if not summary.ok:
             break
     return summaries
+
+
+def headline(summaries: dict[str, StepSummary]) -> StepSummary:
+    """The few numbers a person wants at the end of a run, from the steps' figures."""
+    out = StepSummary(title="cdp run: summary", ok=all(s.ok for s in summaries.values()))
+    if generated := summaries.get("generate"):
+        out.add("demo data generated", f"{generated.figures.get('people', 0):,} people, "
+                                       f"{generated.figures.get('total_rows', 0):,} rows")
+    if ingested := summaries.get("ingest"):
+        f = ingested.figures
+        if f.get("files_loaded"):
+            out.add("rows ingested", f"{f.get('rows_received', 0):,} received = "
+                                     f"{f.get('rows_loaded', 0):,} loaded + "
+                                     f"{f.get('rows_quarantined', 0):,} quarantined")
+        else:
+            out.add("rows ingested", f"no new files ({f.get('files_skipped', 0)} already loaded)")
+    if resolved := summaries.get("resolve"):
+        f = resolved.figures
+        out.add("identity", f"{f.get('rows_total', 0):,} source records -> "
+                            f"{f.get('customers', 0):,} customers")
+    if evaluated := summaries.get("evaluate"):
+        f = evaluated.figures
+        out.add("accuracy vs truth", f"precision {f['precision']:.4f}  recall {f['recall']:.4f}"
+                                     f"  F1 {f['f1']:.4f}")
+    if built := summaries.get("build"):
+        f = built.figures
+        segments = {k: v for k, v in f.get("rows", {}).items() if k.startswith("segment_")
+                    and k not in ("segment_membership", "segment_membership_changes",
+                                  "segment_size_history")}
+        out.add("segments", "\n".join(f"{k.removeprefix('segment_')}: {v:,}"
+                                       for k, v in segments.items()))
+        if (index := f.get("omnichannel_spend_index")) is not None:
+            out.add("omnichannel vs single-channel spend", f"{index:.2f}x")
+    for name, summary in summaries.items():
+        if not summary.ok:
+            out.add("stopped at", name)
+    return out
