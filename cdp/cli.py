@@ -141,13 +141,30 @@ def build(ctx: click.Context, select: str | None) -> None:
 
 
 @cli.command()
+@click.option("--segment", "-s", "segments", multiple=True, help="Only these segments.")
+@click.option("--destination", "-d", "destinations", multiple=True,
+              help="Only these destinations (names from cdp.yaml activation.destinations).")
+@click.option("--full", is_flag=True, help="Resend every member (still removes those who left).")
+@click.option("--dry-run", is_flag=True, help="Show counts and a hashed sample; send nothing.")
+@click.pass_context
+def sync(ctx: click.Context, segments: tuple[str, ...], destinations: tuple[str, ...],
+         full: bool, dry_run: bool) -> None:
+    """Reverse-ETL of segment membership to destinations (adds and removes only)."""
+    settings = _settings(ctx)
+    from cdp.activation import sync as run_sync
+
+    _run(lambda: run_sync(settings, segments=list(segments) or None,
+                          destinations=list(destinations) or None, full=full, dry_run=dry_run))
+
+
+@cli.command()
 @click.option("--people", default=2000, show_default=True,
               help="People to generate when the landing area is empty.")
 @click.option("--seed", default=42, show_default=True)
 @click.pass_context
 def run(ctx: click.Context, people: int, seed: int) -> None:
     """The whole pipeline on the configured engine: generate (if empty) -> ingest -> resolve ->
-    evaluate (if a truth file exists) -> build."""
+    evaluate (if a truth file exists) -> build -> sync."""
     settings = _settings(ctx)
     from cdp.pipeline import headline, run_pipeline
 

@@ -39,6 +39,11 @@ def pipeline_steps(settings: Settings, people: int = 2000, seed: int = 42) -> li
 
         return run(settings)
 
+    def sync() -> StepSummary:
+        from cdp.activation import sync as run
+
+        return run(settings)
+
     landing = settings.resolved_paths.landing
     steps: list[Step] = []
     if not landing.exists() or not any(landing.iterdir()):
@@ -47,6 +52,7 @@ def pipeline_steps(settings: Settings, people: int = 2000, seed: int = 42) -> li
     # The truth file only exists for generated data; evaluation is skipped on real data.
     steps.append(("evaluate", evaluate))
     steps.append(("build", build))
+    steps.append(("sync", sync))
     return steps
 
 
@@ -111,6 +117,11 @@ def headline(summaries: dict[str, StepSummary]) -> StepSummary:
                                        for k, v in segments.items()))
         if (index := f.get("omnichannel_spend_index")) is not None:
             out.add("omnichannel vs single-channel spend", f"{index:.2f}x")
+    if synced := summaries.get("sync"):
+        f = synced.figures
+        out.add("activation", f"{len(f.get('pairs', []))} segment/destination syncs: "
+                              f"{f.get('adds', 0):,} adds, {f.get('removes', 0):,} removes, "
+                              f"{f.get('matchable_share', 0):.1%} matchable")
     for name, summary in summaries.items():
         if not summary.ok:
             out.add("stopped at", name)

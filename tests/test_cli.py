@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from cdp.cli import cli
 
-COMMANDS = {"run", "generate", "ingest", "resolve", "evaluate", "explain", "build"}
+COMMANDS = {"run", "generate", "ingest", "resolve", "evaluate", "explain", "build", "sync"}
 
 
 def test_help_lists_every_subcommand() -> None:
