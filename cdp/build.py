@@ -9,8 +9,9 @@ variables read with `env_var()`, so the dbt project itself holds no path and no 
     CDP_SPARK_*               Spark master, warehouse dir, shuffle partitions (spark target)
     CDP_IDENTITY_EXPORT_DIR   identity tables as Parquet, for Spark (see `_export_identity`)
 
-Postgres credentials are never set here: export CDP_PG_HOST / CDP_PG_USER /
-DBT_ENV_SECRET_CDP_PG_PASSWORD / CDP_PG_DBNAME yourself.
+On Postgres the lake and identity tables are first copied into the database (see
+cdp/build_postgres.py). Its credentials are never set here: export CDP_PG_HOST / CDP_PG_PORT /
+CDP_PG_USER / DBT_ENV_SECRET_CDP_PG_PASSWORD / CDP_PG_DBNAME yourself.
 """
 
 from __future__ import annotations
@@ -79,8 +80,12 @@ def build(settings: Settings, select: str | None = None, resource_types: tuple[s
     project_dir = _project_dir(settings)
     started = time.perf_counter()
     with _dbt_environment(settings):
-        if target in ("duckdb", "spark"):  # elsewhere the sources are the database's own tables
+        if target in ("duckdb", "spark", "postgres"):
             _check_inputs(settings, project_dir)
+        if target == "postgres":
+            from cdp.build_postgres import load_sources
+
+            load_sources(settings, _raw_sources(project_dir), IDENTITY_TABLES)
         if target == "spark":
             _export_identity(settings)
             _spark_session(settings)
@@ -399,7 +404,7 @@ def _headline_figures(settings: Settings, counts: dict[str, int]) -> dict[str, A
 @contextlib.contextmanager
 def _query(settings: Settings) -> Iterator[Any]:
     """A `query(sql) -> rows` function on the target, `{schema}` in the SQL standing for the
-    marts schema; None where build has no client (postgres)."""
+    marts schema; None where build has no client."""
     target = settings.warehouse.target
     if target == "duckdb":
         import duckdb
@@ -417,6 +422,11 @@ def _query(settings: Settings) -> Iterator[Any]:
         spark = SparkSession.getActiveSession() or _spark_session(settings)
         schema = os.environ.get("CDP_SPARK_SCHEMA", "cdp")
         yield lambda sql: [tuple(r) for r in spark.sql(sql.format(schema=schema)).collect()]
+    elif target == "postgres":
+        from cdp.build_postgres import query_function
+
+        with query_function() as query:
+            yield query
     else:
         yield None
 

@@ -7,7 +7,7 @@
     pick up new `load_date=` partitions (`meta.spark_partitioned`). Runs as an on-run-start hook,
     so every build sees the lake as it is now, with schemas merged across batches.
   - others (postgres): sources are ordinary tables in the `raw` / `lake_meta` / `identity`
-    schemas, loaded by your own EL tool.
+    schemas; `cdp build` loads them first on postgres (cdp/build_postgres.py).
 #}
 {% macro register_external_sources() -%}
   {{ return(adapter.dispatch('register_external_sources', 'cdp')()) }}
