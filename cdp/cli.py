@@ -141,6 +141,22 @@ def build(ctx: click.Context, select: str | None) -> None:
 
 
 @cli.command()
+@click.argument("stage", type=click.Choice(["raw", "identity", "marts", "all"]), default="all")
+@click.option("--channel", default=None, help="Raw stage only: just this channel.")
+@click.option("--confirm", is_flag=True,
+              help="Marts stage: accept new segment sizes after a person checked them.")
+@click.pass_context
+def validate(ctx: click.Context, stage: str, channel: str | None, confirm: bool) -> None:
+    """Great Expectations gates, by stage (Data Docs in {artefacts}/data_docs)."""
+    settings = _settings(ctx)
+    from cdp.gates import run_gate
+
+    for name in ("raw", "identity", "marts") if stage == "all" else (stage,):
+        _run(lambda name=name: run_gate(settings, name, channel=channel if name == "raw" else None,
+                                        confirm=confirm and name == "marts"))
+
+
+@cli.command()
 @click.option("--segment", "-s", "segments", multiple=True, help="Only these segments.")
 @click.option("--destination", "-d", "destinations", multiple=True,
               help="Only these destinations (names from cdp.yaml activation.destinations).")
@@ -152,7 +168,12 @@ def sync(ctx: click.Context, segments: tuple[str, ...], destinations: tuple[str,
     """Reverse-ETL of segment membership to destinations (adds and removes only)."""
     settings = _settings(ctx)
     from cdp.activation import sync as run_sync
+    from cdp.gates import activation_allowed
 
+    allowed, reason = activation_allowed(settings)
+    if not allowed and not dry_run:
+        console.print(f"[bold red]error:[/] activation stopped: {reason}")
+        sys.exit(1)
     _run(lambda: run_sync(settings, segments=list(segments) or None,
                           destinations=list(destinations) or None, full=full, dry_run=dry_run))
 
@@ -164,7 +185,7 @@ def sync(ctx: click.Context, segments: tuple[str, ...], destinations: tuple[str,
 @click.pass_context
 def run(ctx: click.Context, people: int, seed: int) -> None:
     """The whole pipeline on the configured engine: generate (if empty) -> ingest -> resolve ->
-    evaluate (if a truth file exists) -> build -> sync."""
+    gates -> evaluate (if a truth file exists) -> build -> gates -> sync."""
     settings = _settings(ctx)
     from cdp.pipeline import headline, run_pipeline
 

@@ -39,6 +39,14 @@ def pipeline_steps(settings: Settings, people: int = 2000, seed: int = 42) -> li
 
         return run(settings)
 
+    def gate(stage: str) -> Callable[[], StepSummary]:
+        def run_stage() -> StepSummary:
+            from cdp.gates import run_gate
+
+            return run_gate(settings, stage)
+
+        return run_stage
+
     def sync() -> StepSummary:
         from cdp.activation import sync as run
 
@@ -48,11 +56,12 @@ def pipeline_steps(settings: Settings, people: int = 2000, seed: int = 42) -> li
     steps: list[Step] = []
     if not landing.exists() or not any(landing.iterdir()):
         steps.append(("generate", generate))
-    steps += [("ingest", ingest), ("resolve", resolve)]
+    # A failed gate stops the run: nothing downstream of it sees the bad data.
+    steps += [("ingest", ingest), ("gate raw", gate("raw")), ("resolve", resolve),
+              ("gate identity", gate("identity"))]
     # The truth file only exists for generated data; evaluation is skipped on real data.
     steps.append(("evaluate", evaluate))
-    steps.append(("build", build))
-    steps.append(("sync", sync))
+    steps += [("build", build), ("gate marts", gate("marts")), ("sync", sync)]
     return steps
 
 
@@ -122,6 +131,11 @@ def headline(summaries: dict[str, StepSummary]) -> StepSummary:
         out.add("activation", f"{len(f.get('pairs', []))} segment/destination syncs: "
                               f"{f.get('adds', 0):,} adds, {f.get('removes', 0):,} removes, "
                               f"{f.get('matchable_share', 0):.1%} matchable")
+    gates = [name for name in summaries if name.startswith("gate ")]
+    if gates:
+        out.add("quality gates", ", ".join(f"{g.removeprefix('gate ')} "
+                                           f"{'passed' if summaries[g].ok else 'FAILED'}"
+                                           for g in gates))
     for name, summary in summaries.items():
         if not summary.ok:
             out.add("stopped at", name)

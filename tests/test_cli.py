@@ -8,7 +8,9 @@ from click.testing import CliRunner
 
 from cdp.cli import cli
 
-COMMANDS = {"run", "generate", "ingest", "resolve", "evaluate", "explain", "build", "sync"}
+COMMANDS = {
+    "run", "generate", "ingest", "resolve", "evaluate", "explain", "build", "sync", "validate",
+}
 
 
 def test_help_lists_every_subcommand() -> None:

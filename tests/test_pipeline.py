@@ -17,6 +17,7 @@ def test_cdp_run_builds_every_stage_and_ends_with_a_summary(tmp_path: Path) -> N
     assert result.exit_code == 0, result.output
     assert "cdp run: summary" in result.output
     assert "accuracy vs truth" in result.output
+    assert "quality gates" in result.output and "FAILED" not in result.output
 
     with duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb")) as con:
         customers = con.execute("select count(*) from identity.golden_profiles").fetchone()[0]
