@@ -1,0 +1,124 @@
+"""Identity resolution, scheduled on the raw assets of every channel (`cdp_identity`).
+
+raw gates -> resolve -> identity gates -> publish the `identity` Asset. Resolution runs
+`identity.resolve(settings)` (what `cdp resolve` runs) on `engine: duckdb`; on `engine: spark`
+it is a spark-submit of `jobs/resolve_identity.py` through Airflow's Spark provider.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import chain, dag, get_current_context, task
+from cdp_dags import assets, common, gates
+
+from cdp.config import CONFIG_ENV, Settings
+
+SPARK_CONN_ID = "cdp_spark"
+JOBS_DIR_ENV = "CDP_JOBS_DIR"
+RESOLVE_JOB = "resolve_identity.py"
+
+DOC = """
+### Identity resolution
+
+**Purpose**: turn the records of every channel into customers: standardise, deterministic
+links with cardinality guards, Splink matching, clusters, stable customer ids, golden
+profiles. Runs whenever any channel has new raw data.
+
+**Owner**: {owner}  |  **Schedule**: any of the raw assets `raw_<channel>` (`|`)  |
+**Engine**: `{engine}`
+
+**Inputs**: the raw lake of every channel ({channels}).
+
+**Steps**: `raw_gates` (Great Expectations raw gates) -> `resolve` ({resolve}) ->
+`identity_gates` -> `publish`.
+
+**Outputs**: the `identity` schema of the warehouse (identity_records, identity_links,
+identity_clusters, golden_profiles); Asset `identity` (`{uri}`), published only after the
+identity gates pass; it schedules `cdp_warehouse`. XCom: the resolve figures.
+
+**Engines**: on `engine: duckdb` the task calls `identity.resolve` in the worker. On
+`engine: spark` it spark-submits `{jobs}/{job}` with `--config <cdp.yaml>`, the Spark conf of
+`spark.conf` in cdp.yaml, and the master of the Airflow connection `{conn}` (e.g.
+`AIRFLOW_CONN_CDP_SPARK='spark://spark-master:7077'`, or `local[*]` as its host).
+"""
+
+
+def jobs_dir() -> Path:
+    """Where the PySpark entry points live: `$CDP_JOBS_DIR`, else the repository's jobs/."""
+    return Path(os.environ.get(JOBS_DIR_ENV) or common.REPO_ROOT / "jobs")
+
+
+def config_path() -> str:
+    return str(Path(os.environ.get(CONFIG_ENV) or common.REPO_ROOT / "cdp.yaml").resolve())
+
+
+def spark_resolve_task(settings: Settings) -> Any:
+    """`engine: spark`: spark-submit of the identity job (jobs/ comes with the Spark issue)."""
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
+    return SparkSubmitOperator(
+        task_id="resolve",
+        application=str(jobs_dir() / RESOLVE_JOB),
+        conn_id=SPARK_CONN_ID,
+        conf=dict(settings.spark.conf),
+        application_args=["--config", config_path()],
+        env_vars={CONFIG_ENV: config_path(), "CDP_ENGINE": "spark"},
+        name=f"{settings.project}-resolve-identity",
+        pool=common.WAREHOUSE_POOL,
+        **common.NETWORK_RETRIES,
+    )
+
+
+def build_dag(settings: Settings) -> Any:
+    identity = assets.identity_asset(settings)
+    spark = settings.engine == "spark"
+    doc = DOC.format(
+        owner=common.OWNER, engine=settings.engine, channels=", ".join(settings.channels),
+        resolve="spark-submit" if spark else "`identity.resolve`", uri=identity.uri,
+        jobs=jobs_dir(), job=RESOLVE_JOB, conn=SPARK_CONN_ID,
+    )
+
+    @dag(
+        dag_id="cdp_identity",
+        description="Identity resolution: raw lake -> customers and golden profiles",
+        schedule=assets.any_of(assets.raw_assets(settings)),
+        max_active_runs=1,
+        **common.dag_kwargs(doc, tags=["identity", f"engine:{settings.engine}"],
+                            deadline_hours=2),
+    )
+    def cdp_identity() -> None:
+        @task
+        def raw_gates() -> dict[str, Any]:
+            return gates.run_gate("raw")
+
+        @task(pool=common.WAREHOUSE_POOL)
+        def resolve() -> dict[str, Any]:
+            """`identity.resolve(settings)`, exactly what `cdp resolve` runs."""
+            from identity import resolve as run_resolve
+
+            current = common.settings()
+            return common.run_step(lambda: run_resolve(current))
+
+        @task
+        def identity_gates() -> dict[str, Any]:
+            return gates.run_gate("identity")
+
+        @task(outlets=[identity])
+        def publish() -> dict[str, Any]:
+            """Announce new identity tables, with a few figures of the resolve run."""
+            figures = get_current_context()["ti"].xcom_pull(task_ids="resolve") or {}
+            extra = {key: figures[key] for key in ("customers", "records", "singletons")
+                     if key in figures}
+            get_current_context()["outlet_events"][identity].extra = extra
+            return extra
+
+        resolve_task = spark_resolve_task(settings) if spark else resolve()
+        chain(raw_gates(), resolve_task, identity_gates(), publish())
+
+    return cdp_identity()
+
+
+cdp_identity_dag = build_dag(common.settings())
