@@ -3,16 +3,8 @@ dbt output may not exist yet), local stand-ins for the remote APIs, a real Postg
 
 from __future__ import annotations
 
-import os
-import pwd
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -21,6 +13,7 @@ import pytest
 from cdp.activation import http
 from cdp.config import Settings
 from tests.activation.fakes import FakeServer
+from tests.postgres_server import throwaway_postgres
 
 PROFILE_COLUMNS = {
     "customer_id": "varchar", "first_name": "varchar", "last_name": "varchar",
@@ -91,6 +84,7 @@ class Warehouse:
             [schema])}
 
 
+
 @pytest.fixture
 def warehouse(settings: Settings) -> Warehouse:
     return Warehouse(settings)
@@ -121,39 +115,11 @@ def serve() -> Iterator:
 
 # --- a real, throwaway PostgreSQL ------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def postgres_dsn() -> Iterator[str]:
-    """A PostgreSQL server started with initdb / pg_ctl in a temp dir on a free port, for
-    the session; stopped and removed at the end. As root, it runs as the postgres user."""
-    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
-    if not initdb or not pg_ctl:
-        pytest.skip("PostgreSQL binaries initdb / pg_ctl are not on PATH")
-    run_as: list[str] = []
-    folder = Path(tempfile.mkdtemp(prefix="cdp-pg-"))
-    if os.geteuid() == 0:  # initdb refuses to run as root
-        user = pwd.getpwnam("postgres")
-        os.chown(folder, user.pw_uid, user.pw_gid)
-        run_as = ["runuser", "-u", "postgres", "--"]
-    data, port = folder / "data", _free_port()
-    try:
-        subprocess.run([*run_as, initdb, "-D", str(data), "-A", "trust", "-U", "cdp",
-                        "-E", "UTF8", "--no-sync"], check=True, capture_output=True)
-        subprocess.run([*run_as, pg_ctl, "-D", str(data), "-l", str(folder / "log"), "-w",
-                        "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 "
-                              "-c fsync=off", "start"], check=True, capture_output=True)
+    """A throwaway PostgreSQL server for the session (see tests/postgres_server.py)."""
+    with throwaway_postgres() as port:
         yield f"host=127.0.0.1 port={port} user=cdp dbname=postgres"
-    finally:
-        if (data / "postmaster.pid").exists():
-            subprocess.run([*run_as, pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"],
-                           capture_output=True)
-        time.sleep(0.1)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 FAST_RETRY = {"attempts": 3, "backoff_base": 0.5, "backoff_max": 4.0, "timeout": 5.0}

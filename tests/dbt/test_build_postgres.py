@@ -8,13 +8,6 @@ marts and segments must hold exactly what the DuckDB build of the same data hold
 
 from __future__ import annotations
 
-import os
-import pwd
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,49 +21,23 @@ from cdp.errors import CdpError
 from tests.conftest import write_config
 from tests.dbt.conftest import Built
 from tests.dbt.test_build_duckdb import _copy_of
+from tests.postgres_server import free_port, throwaway_postgres
 
 pytestmark = pytest.mark.postgres
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[dict[str, str]]:
-    """A throwaway PostgreSQL (trust auth, socket dir and data in a temp dir, a free port) with
-    an empty database `cdp_test`; the CDP_PG_* settings to reach it. Stopped at teardown."""
-    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
-    if not initdb or not pg_ctl:
-        pytest.skip("PostgreSQL binaries initdb / pg_ctl are not on PATH")
-    folder = Path(tempfile.mkdtemp(prefix="cdp-dbt-pg-"))
-    run_as: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses to run as root
-        user = pwd.getpwnam("postgres")
-        os.chown(folder, user.pw_uid, user.pw_gid)
-        run_as = ["runuser", "-u", "postgres", "--"]
-    data, port = folder / "data", _free_port()
-    try:
-        subprocess.run([*run_as, initdb, "-D", str(data), "-A", "trust", "-U", "cdp",
-                        "-E", "UTF8", "--no-sync"], check=True, capture_output=True)
-        subprocess.run([*run_as, pg_ctl, "-D", str(data), "-l", str(folder / "log"), "-w",
-                        "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 "
-                              "-c fsync=off", "start"], check=True, capture_output=True)
+    """A throwaway PostgreSQL (tests/postgres_server.py) with an empty database `cdp_test`; the
+    CDP_PG_* settings to reach it."""
+    with throwaway_postgres() as port:
         with psycopg.connect(host="127.0.0.1", port=port, user="cdp", dbname="postgres",
                              autocommit=True) as con:
             con.execute("create database cdp_test")
         yield {"CDP_PG_HOST": "127.0.0.1", "CDP_PG_PORT": str(port), "CDP_PG_USER": "cdp",
                "CDP_PG_DBNAME": "cdp_test"}
-    finally:
-        if (data / "postmaster.pid").exists():
-            subprocess.run([*run_as, pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"],
-                           capture_output=True)
-        time.sleep(0.1)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _postgres_settings(built: Built, demo_settings: Settings, folder: Path) -> Settings:
@@ -146,7 +113,7 @@ def test_an_unreachable_server_is_a_clear_error_without_the_password(
         built: Built, demo_settings: Settings, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CDP_PG_HOST", "127.0.0.1")
-    monkeypatch.setenv("CDP_PG_PORT", str(_free_port()))  # nothing listens there
+    monkeypatch.setenv("CDP_PG_PORT", str(free_port()))  # nothing listens there
     monkeypatch.setenv("DBT_ENV_SECRET_CDP_PG_PASSWORD", "pa55-not-in-messages")
     settings = _postgres_settings(built, demo_settings, tmp_path)
     with pytest.raises(CdpError, match="cannot connect to PostgreSQL") as failure:
