@@ -177,7 +177,8 @@ def _spark_paths(settings: Settings) -> dict[str, Path]:
             "identity": base / "identity"}
 
 
-def _environment(settings: Settings) -> dict[str, str]:
+def dbt_env_vars(settings: Settings) -> dict[str, str]:
+    """The CDP_* variables the dbt profile and sources read (also used by the Airflow DAGs)."""
     paths = settings.resolved_paths
     spark = _spark_paths(settings)
     env = {
@@ -201,7 +202,7 @@ def _environment(settings: Settings) -> dict[str, str]:
 @contextlib.contextmanager
 def _dbt_environment(settings: Settings) -> Iterator[None]:
     """Set the CDP_* variables the dbt profile and sources read; restore them afterwards."""
-    env = _environment(settings)
+    env = dbt_env_vars(settings)
     saved = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
     try:

@@ -42,11 +42,9 @@ def manifest_path(settings: Settings) -> Path:
 
 def dbt_environment(settings: Settings) -> dict[str, str]:
     """The CDP_* variables the dbt profile and sources read (same values as `cdp build`)."""
-    # cdp.build keeps this mapping private; it is the single definition, so reuse it rather
-    # than copy it (a public name in cdp.build would be better).
-    from cdp.build import _environment
+    from cdp.build import dbt_env_vars
 
-    return _environment(settings)
+    return dbt_env_vars(settings)
 
 
 def _checked_manifest(settings: Settings) -> Path:
