@@ -159,8 +159,28 @@ def open_text(path: Path, encoding: str, on_bytes: Callable[[int], None],
                                f"file starts with a UTF-8 byte-order mark, channel declares "
                                f"{encoding}")
         buffered.read(3)
+    elif _looks_like_undeclared_utf8(buffered.peek(1 << 16), codec):
+        buffered.close()
+        raise BatchFailure("encoding mismatch",
+                           f"file is UTF-8 with non-ASCII text, channel declares {encoding}")
     text = io.TextIOWrapper(buffered, encoding=codec, errors="surrogateescape", newline=newline)
     return text, tap
+
+
+def _looks_like_undeclared_utf8(head: bytes, codec: str) -> bool:
+    """True when a channel declares a single-byte encoding but the file's start is UTF-8.
+
+    Non-ASCII text in windows-1254/latin-1 (e.g. `ş` = 0xFE) is almost never valid UTF-8, so
+    multi-byte UTF-8 that decodes cleanly means the export changed encoding: loading it as
+    declared would garble every Turkish letter without a single decoding error.
+    """
+    if codec.startswith("utf") or head.isascii():
+        return False
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 class _LineTap:

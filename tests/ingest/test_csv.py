@@ -131,6 +131,23 @@ def test_utf8_bom_on_a_windows_1254_channel_fails_as_encoding_mismatch(settings)
     assert lake_snapshot(settings) == {}
 
 
+def test_utf8_file_on_a_windows_1254_channel_fails_as_encoding_mismatch(settings) -> None:
+    # Without a BOM: loading it as windows-1254 would garble every Turkish letter silently.
+    content = "\n".join([POS_HEADER, f"T1;05.01.2024 10:30;S01;1,00;{TURKISH};"]) + "\n"
+    land(settings, "pos_transactions", "pos.csv", content.encode("utf-8"))
+    with pytest.raises(CdpError, match="encoding mismatch"):
+        ingest(settings, ["pos_transactions"])
+    assert lake_snapshot(settings) == {}
+
+
+def test_windows_1254_file_with_turkish_letters_is_not_mistaken_for_utf8(settings) -> None:
+    content = "\n".join([POS_HEADER, f"T1;05.01.2024 10:30;S01;1,00;{TURKISH};"]) + "\n"
+    land(settings, "pos_transactions", "pos.csv", content.encode("windows-1254"))
+    ingest(settings, ["pos_transactions"])
+    assert raw_rows(settings, "pos_transactions", "CUST_NAME") == [(TURKISH,)]
+    assert_reconciled(settings)
+
+
 def test_embedded_newlines_and_quotes_load_verbatim(settings) -> None:
     tricky = '"Ayşe ""the boss""\nsecond line, with comma"'
     land(settings, "web_orders", "tricky.csv", web_csv(
