@@ -304,8 +304,27 @@ def _spark_session(settings: Settings) -> Any:
 def _invoke(args: list[str]) -> Any:
     from dbt.cli.main import dbtRunner
 
-    with _progress() as on_event:
-        return dbtRunner(callbacks=[on_event]).invoke(args)
+    try:
+        with _progress() as on_event:
+            return dbtRunner(callbacks=[on_event]).invoke(args)
+    finally:
+        _release_dbt_duckdb()
+
+
+def _release_dbt_duckdb() -> None:
+    """Close the DuckDB database dbt-duckdb keeps open for the rest of the process.
+
+    Otherwise this process can no longer open the warehouse read-only (DuckDB refuses a second
+    configuration of an open file) and `cdp forget` cannot compact it after an in-process build.
+    """
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # dbt-duckdb not installed: nothing was opened
+        return
+    with DuckDBConnectionManager._LOCK:
+        env, DuckDBConnectionManager._ENV = DuckDBConnectionManager._ENV, None
+    if env is not None:
+        env.close()
 
 
 @contextlib.contextmanager

@@ -48,6 +48,16 @@ def test_dbt_build_is_green_and_runs_every_node(built: Built) -> None:
     assert labels["dim_customers"] == built.scalar("select count(*) from dim_customers") > 0
 
 
+def test_the_build_releases_the_warehouse_for_read_only_readers(built: Built) -> None:
+    # dbt-duckdb keeps its database open for the whole process unless cdp.build closes it; a
+    # read-only open of the same file in this process would then fail.
+    con = duckdb.connect(str(built.settings.resolved_paths.warehouse), read_only=True)
+    try:
+        assert con.execute("select count(*) from dim_customers").fetchall()[0][0] > 0
+    finally:
+        con.close()
+
+
 def test_every_segment_has_members_and_membership_unions_them(built: Built) -> None:
     rows = built.summary.figures["rows"]
     by_segment = dict(built.query(
