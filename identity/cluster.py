@@ -14,6 +14,10 @@ by falling match weight). Each merge joins two clusters only if no guard objects
 A record that carries only a name (no identifier, no birth date) never takes part in a merge
 between others: after the main pass it joins the one customer it links to, or stays alone when
 its links point to several (it must not bridge two customers).
+
+Steward overrides (`identity.overrides`) win over all of this: a must-link edge is applied
+first and bypasses the guards; a cannot-link pair is checked before every merge (must-links
+included), so no path of links can ever put its two records in one customer.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from identity.guards import birth_dates_compatible, names_compatible
 GUARDS = ("loyalty_id", "login_id", "birth_date", "first_name")
 ACCOUNT_GUARDS = ("loyalty_id", "login_id")
 NAME_ONLY_GUARD = "name_only_bridge"
+CANNOT_LINK_GUARD = "steward_cannot_link"
+MUST_LINK = "steward_must_link"  # link type of a steward's must-link edge
 
 
 @dataclass
@@ -45,7 +51,9 @@ class Facts:
 class Edge:
     left: int
     right: int
-    link_type: str  # the rule's identifier kind, or "splink"
+    link_type: str  # the rule's identifier kind, "splink", "splink_attach" or MUST_LINK
+    weight: float | None = None  # Splink match weight (None for rules and overrides)
+    override_id: str | None = None  # the steward override behind a MUST_LINK edge
 
 
 @dataclass
@@ -56,6 +64,8 @@ class _State:
     initials_only: bool = True
     dates: set[date] = field(default_factory=set)
     accounts: dict[str, set[str]] = field(default_factory=dict)  # kind -> loyalty ids, logins
+    # (override id, side 0/1) of the cannot-link pairs with a record in this cluster
+    apart: set[tuple[str, int]] = field(default_factory=set)
 
     def add_name(self, name: tuple[str, str | None]) -> None:
         full = any(len(t) > 1 for t in name[0].split())
@@ -69,6 +79,7 @@ class _State:
         for name in other.names:
             self.add_name(name)
         self.dates |= other.dates
+        self.apart |= other.apart
         for kind, values in other.accounts.items():
             self.accounts.setdefault(kind, set()).update(values)
 
@@ -77,12 +88,14 @@ class _State:
 class Refusal:
     edge: Edge
     guard: str
+    override_id: str | None = None  # the cannot-link override, when guard is CANNOT_LINK_GUARD
 
 
 class GuardedClusters:
     """Union-find over record indices whose unions can be refused by guards."""
 
-    def __init__(self, facts: Facts, guards: Iterable[str] = GUARDS) -> None:
+    def __init__(self, facts: Facts, guards: Iterable[str] = GUARDS,
+                 cannot_links: Sequence[tuple[int, int, str]] = ()) -> None:
         self.facts = facts
         self.guards = tuple(guards)
         n = len(facts.first_name)
@@ -100,6 +113,9 @@ class GuardedClusters:
                 if values is not None and values[i]:
                     st.accounts[kind] = {values[i]}
             self.state[i] = st
+        for left, right, override_id in cannot_links:
+            self.state[left].apart.add((override_id, 0))
+            self.state[right].apart.add((override_id, 1))
 
     def find(self, i: int) -> int:
         root = i
@@ -109,8 +125,17 @@ class GuardedClusters:
             self.parent[i], i = root, self.parent[i]
         return root
 
+    def apart_by(self, a: int, b: int) -> str | None:
+        """The cannot-link override that keeps the clusters of roots `a` and `b` apart, if any."""
+        sa, sb = self.state[a], self.state[b]
+        if not sa.apart or not sb.apart:
+            return None
+        return min((oid for oid, side in sa.apart if (oid, 1 - side) in sb.apart), default=None)
+
     def objection(self, a: int, b: int) -> str | None:
         """The first guard that refuses merging the clusters of roots `a` and `b`, if any."""
+        if self.apart_by(a, b):
+            return CANNOT_LINK_GUARD
         sa, sb = self.state[a], self.state[b]
         for kind in ACCOUNT_GUARDS:
             if kind in self.guards:
@@ -139,27 +164,39 @@ class GuardedClusters:
         self.parent[b] = a
         self.state[a].absorb(self.state.pop(b))
 
-    def try_merge(self, edge: Edge) -> str | None:
-        """Merge the clusters of an edge's records unless a guard objects; returns the guard."""
+    def try_merge(self, edge: Edge) -> Refusal | None:
+        """Merge the clusters of an edge's records unless a guard objects (only a cannot-link
+        override can object to a steward's must-link); returns the refusal."""
         a, b = self.find(edge.left), self.find(edge.right)
         if a == b:
             return None
-        guard = self.objection(a, b)
+        override = self.apart_by(a, b)
+        if override:
+            return Refusal(edge, CANNOT_LINK_GUARD, override)
+        guard = None if edge.link_type == MUST_LINK else self.objection(a, b)
         if guard is None:
             self.union(a, b)
-        return guard
+            return None
+        return Refusal(edge, guard)
 
 
 def cluster_records(facts: Facts, edges: Sequence[Edge], guards: Iterable[str] = GUARDS,
-                    attach_edges: Sequence[Edge] = ()) -> tuple[list[int], list[Refusal]]:
+                    attach_edges: Sequence[Edge] = (), must_edges: Sequence[Edge] = (),
+                    cannot_links: Sequence[tuple[int, int, str]] = (),
+                    ) -> tuple[list[int], list[Refusal]]:
     """Cluster root for each record, and every link a guard refused.
 
     `edges` must already be in order of strength (strongest first). `attach_edges` are weaker
     links (below the match threshold): they never merge two customers, but a record left alone
     after all merges joins the one customer its weak links point to, if they point to only one.
+    `must_edges` (link type MUST_LINK) are applied first, past the guards; `cannot_links`
+    (record, record, override id) are never put in one customer, whatever links them.
     """
-    uf = GuardedClusters(facts, guards)
+    uf = GuardedClusters(facts, guards, cannot_links)
     refusals: list[Refusal] = []
+    for edge in must_edges:
+        if refusal := uf.try_merge(edge):
+            refusals.append(refusal)
     name_only = facts.name_only
     deferred: dict[int, list[Edge]] = {}
     for edge in edges:
@@ -169,9 +206,8 @@ def cluster_records(facts: Facts, edges: Sequence[Edge], guards: Iterable[str] =
             for i in lone:
                 deferred.setdefault(i, []).append(edge)
             continue
-        guard = uf.try_merge(edge)
-        if guard:
-            refusals.append(Refusal(edge, guard))
+        if refusal := uf.try_merge(edge):
+            refusals.append(refusal)
     for record, record_edges in deferred.items():
         targets: dict[int, Edge] = {}
         for edge in record_edges:
@@ -181,9 +217,8 @@ def cluster_records(facts: Facts, edges: Sequence[Edge], guards: Iterable[str] =
             targets.setdefault(uf.find(other), edge)
         if len(targets) == 1:
             (edge,) = targets.values()
-            guard = uf.try_merge(edge)
-            if guard:
-                refusals.append(Refusal(edge, guard))
+            if refusal := uf.try_merge(edge):
+                refusals.append(refusal)
         elif len(targets) > 1:
             refusals.extend(Refusal(e, NAME_ONLY_GUARD) for e in targets.values())
     _attach_lone_records(uf, attach_edges, refusals)
@@ -207,6 +242,5 @@ def _attach_lone_records(uf: GuardedClusters, edges: Sequence[Edge],
                 targets.setdefault(uf.find(other), edge)
         if len(targets) == 1:
             (edge,) = targets.values()
-            guard = uf.try_merge(edge)
-            if guard:
-                refusals.append(Refusal(edge, guard))
+            if refusal := uf.try_merge(edge):
+                refusals.append(refusal)
