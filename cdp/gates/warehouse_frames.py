@@ -62,8 +62,10 @@ def records_frame(con: duckdb.DuckDBPyConnection, settings: Settings, schema: st
     of channels with identity fields) and per cluster row not in the lake; plus the number of
     source rows identity resolution declares unresolved."""
     selects, params = [], []
+    resolved = _resolved_batches(con, schema)
     for name, channel in settings.channels.items():
-        files = [str(p) for p in lake.committed_raw_files(settings, name)]
+        files = [str(p) for p in lake.committed_raw_files(settings, name)
+                 if resolved is None or p.stem in resolved]
         if not channel.identity or not files:
             continue
         pk = _q(channel.primary_key)
@@ -95,6 +97,18 @@ def records_frame(con: duckdb.DuckDBPyConnection, settings: Settings, schema: st
     declared = con.execute(f"select coalesce(sum(n_rows), 0) from {s}.identity_records "
                            f"where status = 'unresolved'").fetchone()[0]
     return frame, int(declared)
+
+
+def _resolved_batches(con: duckdb.DuckDBPyConnection, schema: str) -> set[str] | None:
+    """The lake batches the identity tables reflect (`identity.resolved_batches`, written by
+    resolve), so a batch ingested while resolve ran is not counted as unmapped; None for a
+    warehouse from before that table (then every committed batch counts)."""
+    found = con.execute("select count(*) from information_schema.tables where table_schema = ? "
+                        "and table_name = 'resolved_batches'", [schema]).fetchall()[0][0]
+    if not found:
+        return None
+    return {r[0] for r in con.execute(
+        f"select batch_id from {_q(schema)}.resolved_batches").fetchall()}
 
 
 def customers_frame(con: duckdb.DuckDBPyConnection, schema: str) -> pd.DataFrame:
