@@ -56,14 +56,17 @@ def config_path() -> str:
 
 
 def spark_resolve_task(settings: Settings) -> Any:
-    """`engine: spark`: spark-submit of the identity job (jobs/ comes with the Spark issue)."""
+    """`engine: spark`: spark-submit of the identity job (jobs/resolve_identity.py)."""
     from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
+    from cdp.spark import spark_conf
 
     return SparkSubmitOperator(
         task_id="resolve",
         application=str(jobs_dir() / RESOLVE_JOB),
         conn_id=SPARK_CONN_ID,
-        conf=dict(settings.spark.conf),
+        # cdp.yaml's spark.conf, the Splink jar and the tuned defaults (cdp/spark.py)
+        conf=spark_conf(settings),
         application_args=["--config", config_path()],
         env_vars={CONFIG_ENV: config_path(), "CDP_ENGINE": "spark"},
         name=f"{settings.project}-resolve-identity",

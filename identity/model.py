@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -198,7 +199,11 @@ def train(engine: Engine, input_table: str, artefacts: Path) -> tuple[Linker | N
     sdf = db_api.register(input_table)
     linker = Linker(sdf, settings_creator([]), log_level=logging.ERROR)
     rules = choose_blocking_rules(linker, report.records, report)
-    linker = Linker(sdf, settings_creator(rules), log_level=logging.ERROR)
+    # u from random pairs: a tenth of all pairs on small data, at most U_SAMPLE_PAIRS
+    all_pairs = report.records * (report.records - 1) // 2
+    u_settings = estimate_u(engine, input_table, rules,
+                            min(U_SAMPLE_PAIRS, max(MIN_U_SAMPLE_PAIRS, all_pairs // 10)))
+    linker = Linker(sdf, u_settings, log_level=logging.ERROR)
     report.comparisons = sum(b["added_comparisons"] for b in report.blocking if b["kept"])
     try:
         linker.training.estimate_probability_two_random_records_match(
@@ -208,10 +213,6 @@ def train(engine: Engine, input_table: str, artefacts: Path) -> tuple[Linker | N
         logger.info("prior not estimated: %s", exc)
     report.probability_two_random_records_match = (
         linker._settings_obj._probability_two_random_records_match)
-    # u from random pairs: a tenth of all pairs on small data, at most U_SAMPLE_PAIRS
-    all_pairs = report.records * (report.records - 1) // 2
-    linker.training.estimate_u_using_random_sampling(
-        max_pairs=min(U_SAMPLE_PAIRS, max(MIN_U_SAMPLE_PAIRS, all_pairs // 10)), seed=42)
     for rule in TRAINING_RULES:
         # EM needs pairs to learn from; on small data a rule may produce (almost) none.
         with warnings.catch_warnings():
@@ -228,6 +229,37 @@ def train(engine: Engine, input_table: str, artefacts: Path) -> tuple[Linker | N
             max_pairs=EM_MAX_PAIRS if n_pairs > EM_MAX_PAIRS else None)
     save_model(linker, artefacts)
     return linker, report
+
+
+U_SAMPLE_TABLE = "splink_u_sample"
+U_SAMPLE_SALT = "u-sample-42"
+
+
+def estimate_u(engine: Engine, input_table: str, rules: list[Any],
+               max_pairs: int) -> dict[str, Any]:
+    """Settings (with trained u) from every pair of a sample of records of `input_table`.
+
+    The sample is the records with the smallest md5 of their key (salted), enough of them for
+    about `max_pairs` pairs, and u comes from all of its pairs in one pass. Splink's own sampler
+    would pick records and chunks by each backend's hash function (and stop early by chunk), so
+    DuckDB and Spark would train on different pairs; md5 is the same everywhere, so both engines
+    estimate the same u from the same pairs."""
+    records = int(engine.scalar(f'select count(*) from "{input_table}"'))
+    rows = min(records, math.ceil(0.5 * (math.sqrt(8 * max_pairs + 1) + 1)))
+    engine.create_table(U_SAMPLE_TABLE, f"""
+        select * from "{input_table}"
+        order by md5(concat(cast(unique_id as varchar), ?)), unique_id
+        limit {int(rows)}""", [U_SAMPLE_SALT])
+    # a database API of its own: Splink caches tables by name per API, and this linker's
+    # tables describe the sample, not the input
+    u_linker = Linker(engine.splink_db_api().register(U_SAMPLE_TABLE),
+                      settings_creator(rules), log_level=logging.ERROR)
+    # every pair of the sample (Splink samples nothing when max_pairs covers them all)
+    u_linker.training.estimate_u_using_random_sampling(
+        max_pairs=rows * (rows - 1) // 2 + rows, num_chunks=1)
+    settings = u_linker.misc.save_model_to_json()
+    engine.drop_table(U_SAMPLE_TABLE)
+    return settings
 
 
 def predict(engine: Engine, linker: Linker, threshold: float, report: ModelReport) -> str:

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -18,7 +19,7 @@ import pyarrow as pa
 
 from cdp.config import CANONICAL_FIELDS, Settings
 from cdp.errors import CdpError
-from cdp.lake import committed_raw_files
+from cdp.lake import committed_raw_files, raw_dir
 from identity import standardise as std
 from identity.engines.base import Engine
 from identity.nicknames import canonical_first_name
@@ -38,6 +39,7 @@ class LoadReport:
     channels_without_data: list[str] = field(default_factory=list)
     # mapped columns found in no raw file of their channel (read as empty), "channel.column"
     missing_columns: list[str] = field(default_factory=list)
+    batches_read: dict[str, str] = field(default_factory=dict)  # batch id -> channel
 
 
 def _q(identifier: str) -> str:
@@ -45,15 +47,23 @@ def _q(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def load_source_rows(engine: Engine, settings: Settings) -> LoadReport:
-    """Working table `source_rows`: one row per source record (latest `_ingested_at` wins)."""
+def load_source_rows(engine: Engine, settings: Settings,
+                     batches: Collection[str] | None = None) -> LoadReport:
+    """Working table `source_rows`: one row per source record (latest `_ingested_at` wins).
+    With `batches` (ids of committed batches), only their raw files are read (an incremental
+    run)."""
     report = LoadReport()
     selects: list[str] = []
     params: list[str] = []
     for name, channel in settings.channels.items():
         if not channel.identity:
             continue
-        files = committed_raw_files(settings, name)
+        if batches is None:
+            files = committed_raw_files(settings, name)
+        else:  # batches the caller found committed: no need to read the load log again
+            files = sorted(p for p in raw_dir(settings, name).glob("*/*.parquet")
+                           if p.stem in batches)
+        report.batches_read.update({f.stem: name for f in files})
         if not files:
             report.channels_without_data.append(name)
             continue

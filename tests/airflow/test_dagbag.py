@@ -180,10 +180,18 @@ def test_spark_engine_resolves_through_spark_submit_with_the_configured_conf(
     dag = bag.dags["cdp_identity"]
     resolve = dag.get_task("resolve")
     assert isinstance(resolve, SparkSubmitOperator)
-    assert resolve.conf == settings.spark.conf
+    # cdp.yaml's spark.conf wins over the tuned defaults, and Splink's jar is always on it
+    from cdp.spark import spark_conf, splink_jar
+
+    assert resolve.conf == spark_conf(settings)
+    assert settings.spark.conf.items() <= resolve.conf.items()
     assert resolve.conf["spark.executor.memory"] == "3g"
-    assert resolve.conf["spark.sql.shuffle.partitions"] == "8"
+    assert resolve.conf["spark.sql.shuffle.partitions"] == settings.spark.conf[
+        "spark.sql.shuffle.partitions"]
+    assert splink_jar() in resolve.conf["spark.jars"].split(",")
+    assert Path(splink_jar()).is_file()
     assert resolve.application.endswith("jobs/resolve_identity.py")
+    assert Path(resolve.application).is_file()
     assert resolve._conn_id == "cdp_spark"
     assert resolve.application_args == ["--config", str(airflow_env.config.resolve())]
     assert resolve.env_vars["CDP_ENGINE"] == "spark"

@@ -1,0 +1,190 @@
+"""The Spark engine: the pipeline's working tables are Spark temporary views of one session.
+
+The pipeline's SQL is written in DuckDB's dialect (double-quoted identifiers, `varchar`,
+`is not distinct from`, `filter (where ...)`); this engine transpiles each statement to Spark
+SQL with sqlglot, so there is one copy of every query and both engines run the same logic.
+Parameters stay parameters (`?`, bound by Spark).
+
+Working tables are materialised when created, so later queries neither recompute them nor drag
+their lineage along (plans of 60 chained tables would take longer to optimise than to run):
+`CDP_SPARK_MATERIALISE` chooses how (see `MATERIALISE`). Splink's own intermediate tables are
+written as Parquet under the run's checkpoint folder (its `break_lineage_method="parquet"`).
+
+Python-side steps (standardising distinct values) run on the executors (`mapInArrow`), with
+the very same functions the DuckDB engine calls. Results still come back to the driver for
+clustering (as with DuckDB); see jobs/README.md for what that means on a cluster.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from cdp.config import Settings
+from cdp.spark import get_session, is_local, spark_paths
+
+logger = logging.getLogger(__name__)
+
+MATERIALISE_ENV = "CDP_SPARK_MATERIALISE"
+SPLINK_LINEAGE_ENV = "CDP_SPARK_SPLINK_LINEAGE"
+# How working tables are materialised (plans always cut from their lineage: kept, 60 chained
+# tables make plans that exhaust the driver's memory):
+#   lazy_local_checkpoint  kept in executor memory/disk by the first query that reads them
+#                          (no job of its own; lost with a lost executor)
+#   local_checkpoint       the same, computed at once (one job per table)
+#   checkpoint             reliable files in the checkpoint folder (one job per table)
+MATERIALISE = ("lazy_local_checkpoint", "local_checkpoint", "checkpoint")
+# Splink repartitions its big intermediate tables into this many partitions; 2 per core
+# locally. On a cluster: spark.sql.shuffle.partitions (Splink's default halves it).
+PARTITIONS_PER_CORE = 2
+
+
+@functools.lru_cache(maxsize=4096)
+def to_spark_sql(sql: str) -> str:
+    """DuckDB-dialect SQL as Spark SQL (cached: the pipeline repeats its statements)."""
+    import sqlglot
+
+    statements = sqlglot.transpile(sql, read="duckdb", write="spark")
+    if len(statements) != 1:
+        raise ValueError("one SQL statement expected")
+    return statements[0]
+
+
+class SparkEngine:
+    name = "spark"
+
+    def __init__(self, settings: Settings, spark: Any | None = None) -> None:
+        self.spark = spark or get_session(settings, "cdp-identity")
+        self.master = self.spark.sparkContext.master
+        default = "local_checkpoint" if is_local(self.master) else "checkpoint"
+        self.materialise = os.environ.get(MATERIALISE_ENV, default)
+        if self.materialise not in MATERIALISE:
+            raise ValueError(f"{MATERIALISE_ENV} must be one of {', '.join(MATERIALISE)}")
+        self._run_id = uuid.uuid4().hex[:12]
+        self.checkpoint_dir = spark_paths(settings)["checkpoints"] / f"identity-{self._run_id}"
+        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        self.spark.sparkContext.setCheckpointDir(str(self.checkpoint_dir))
+        self._frames: dict[str, Any] = {}  # working table -> its materialised DataFrame
+        self._splink_apis: list[Any] = []
+
+    # --- SQL --------------------------------------------------------------------------------
+    def _sql(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        args = list(params or [])
+        return self.spark.sql(to_spark_sql(sql), args=args or None)
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        self._sql(sql, params).collect()
+
+    def create_table(self, name: str, select_sql: str,
+                     params: Sequence[Any] | None = None) -> None:
+        self._store(name, self._sql(select_sql, params))
+
+    def drop_table(self, name: str) -> None:
+        self.spark.catalog.dropTempView(name)
+        frame = self._frames.pop(name, None)
+        if frame is not None:
+            frame.unpersist()
+
+    def scalar(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        row = self._sql(sql, params).first()
+        return row[0] if row is not None else None
+
+    def to_arrow(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
+        return self._sql(sql, params).toArrow()
+
+    def from_arrow(self, name: str, table: pa.Table) -> None:
+        self._store(name, self.spark.createDataFrame(table))
+
+    def register_parquet(self, name: str, files: Sequence[Path]) -> None:
+        # mergeSchema: columns unified by name across files (as DuckDB's union_by_name)
+        frame = self.spark.read.option("mergeSchema", "true").parquet(*map(str, files))
+        frame.createOrReplaceTempView(name)
+
+    def columns(self, name: str) -> list[str]:
+        return list(self.spark.table(name).columns)
+
+    def map_distinct(self, name: str, select_sql: str, columns: Sequence[str],
+                     fn: Callable[..., tuple[Any, ...]], out_schema: pa.Schema) -> None:
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        cols = ", ".join(f'"{c}"' for c in columns)
+        distinct = self._sql(f"select distinct {cols} from ({select_sql}) as s")
+        in_schema = distinct.schema
+        spark_out = from_arrow_schema(out_schema)
+        result_schema = in_schema.__class__([*in_schema.fields, *spark_out.fields])
+        names = list(columns)
+
+        def apply(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+            for batch in batches:
+                inputs = [batch.column(c).to_pylist() for c in names]
+                outputs = [fn(*values) for values in zip(*inputs, strict=True)]
+                arrays = [batch.column(c) for c in names]
+                arrays += [pa.array([o[i] for o in outputs], type=field.type)
+                           for i, field in enumerate(out_schema)]
+                yield pa.RecordBatch.from_arrays(arrays, names=[*names, *out_schema.names])
+
+        self._store(name, distinct.mapInArrow(apply, result_schema))
+
+    # --- materialisation ---------------------------------------------------------------------
+    def _store(self, name: str, frame: Any) -> None:
+        if self.materialise == "checkpoint":
+            frame = frame.checkpoint(eager=True)
+        else:
+            frame = frame.localCheckpoint(eager=self.materialise == "local_checkpoint")
+        old = self._frames.pop(name, None)
+        frame.createOrReplaceTempView(name)
+        self._frames[name] = frame
+        if old is not None:
+            old.unpersist()
+
+    # --- Splink -------------------------------------------------------------------------------
+    def splink_db_api(self) -> Any:
+        cores = self.spark.sparkContext.defaultParallelism
+        # Splink's big intermediate tables: kept in memory (spilling to disk) locally, where
+        # it saved a tenth of the jobs; written as Parquet on a cluster, where a lost executor
+        # must not lose them
+        lineage = os.environ.get(SPLINK_LINEAGE_ENV,
+                                 "persist" if is_local(self.master) else "parquet")
+        api = _splink_api_class()(
+            spark_session=self.spark, break_lineage_method=lineage,
+            num_partitions_on_repartition=max(1, PARTITIONS_PER_CORE * cores))
+        self._splink_apis.append(api)
+        return api
+
+    def close(self) -> None:
+        for name in list(self._frames):
+            self.drop_table(name)
+        for api in self._splink_apis:
+            api.delete_tables_created_by_splink_from_db()
+        # Splink's persisted intermediate tables have no handle left to unpersist them by
+        self.spark.catalog.clearCache()
+        self.spark.sparkContext.setCheckpointDir(str(self.checkpoint_dir.parent))
+        shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
+
+
+@functools.cache
+def _splink_api_class() -> type:
+    from splink.backends.spark import SparkAPI
+
+    class CdpSparkAPI(SparkAPI):
+        """Splink's Spark API that also keeps EM's agreement-pattern counts: Splink leaves them
+        a lazy query, so each of up to 20 EM iterations re-aggregated every comparison vector.
+        They are small (one row per pattern): one partition in executor memory."""
+
+        def _break_lineage_and_repartition(self, spark_df: Any, templated_name: str,
+                                           physical_name: str) -> Any:
+            spark_df = super()._break_lineage_and_repartition(spark_df, templated_name,
+                                                              physical_name)
+            if templated_name == "__splink__agreement_pattern_counts":
+                spark_df = spark_df.coalesce(1).localCheckpoint(eager=True)
+            return spark_df
+
+    return CdpSparkAPI
