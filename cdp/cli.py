@@ -25,7 +25,7 @@ console = Console()
 def print_summary(summary: StepSummary) -> None:
     table = Table(title=summary.title, show_header=False, title_justify="left")
     table.add_column(style="bold")
-    table.add_column()
+    table.add_column(overflow="fold")  # long values (file paths) wrap, never cut to "…"
     for label, value in summary.rows:
         table.add_row(label, f"{value:,}" if isinstance(value, int) else str(value))
     console.print(table)
@@ -90,12 +90,15 @@ def ingest(ctx: click.Context, channels: tuple[str, ...]) -> None:
 
 
 @cli.command()
+@click.option("--incremental", is_flag=True,
+              help="Link only newly ingested batches to the existing customers (a periodic "
+                   "full run remains the reference).")
 @click.pass_context
-def resolve(ctx: click.Context) -> None:
-    """Identity resolution -> customers and golden profiles."""
+def resolve(ctx: click.Context, incremental: bool) -> None:
+    """Identity resolution -> customers and golden profiles, with stable customer ids."""
     settings = _settings(ctx)
     from identity import resolve as run_resolve
-    _run(lambda: run_resolve(settings))
+    _run(lambda: run_resolve(settings, incremental=incremental))
 
 
 @cli.command()
@@ -179,6 +182,90 @@ def sync(ctx: click.Context, segments: tuple[str, ...], destinations: tuple[str,
 
 
 @cli.command()
+@click.option("--customer-id", "customer_ids", multiple=True,
+              help="The customer to erase (repeatable: one person resolved as several).")
+@click.option("--email", default=None, help="Erase the person with this email ('-': read it "
+              "from standard input, out of shell history).")
+@click.option("--phone", default=None, help="Erase the person with this phone ('-': stdin).")
+@click.option("--reason", default=None, help="Why (e.g. a ticket number; no personal data).")
+@click.option("--requested-by", default=None, help="Who handled the request.")
+@click.option("--dry-run", is_flag=True, help="Show what would be removed; change nothing.")
+@click.option("--reapply", is_flag=True,
+              help="Erase every recorded request again (e.g. after restoring a backup).")
+@click.pass_context
+def forget(ctx: click.Context, customer_ids: tuple[str, ...], email: str | None,
+           phone: str | None, reason: str | None, requested_by: str | None, dry_run: bool,
+           reapply: bool) -> None:
+    """Erase a person (GDPR / KVKK): identity store, golden profiles, lake, marts, exports;
+    tombstones keep them out of later ingests; the next `cdp sync` removes them everywhere.
+    Prints counts only, never the person's data."""
+    settings = _settings(ctx)
+    from cdp.erasure import forget as run_forget
+
+    email, phone = (sys.stdin.readline().strip() if v == "-" else v
+                    for v in (email, phone))
+    _run(lambda: run_forget(settings, customer_ids=list(customer_ids), email=email,
+                            phone=phone, reason=reason, requested_by=requested_by,
+                            dry_run=dry_run, reapply=reapply))
+
+
+@cli.group()
+def override() -> None:
+    """Steward overrides: must-link, cannot-link, shared identifiers (applied by every run).
+
+    \b
+    cdp override add must-link web_orders:W1 loyalty_members:L2 --author ayse --reason "..."
+    cdp override add cannot-link C0A1B2C3D4E5F6A7B loyalty_members:L9 --author ... --reason ...
+    cdp override add shared email - --author ... --reason "family email"   (value from stdin)
+    cdp override list [--all]
+    cdp override remove OV000001 --author ayse
+    """
+
+
+@override.command("add")
+@click.argument("kind", type=click.Choice(["must-link", "cannot-link", "shared"]))
+@click.argument("first")
+@click.argument("second")
+@click.option("--author", required=True, help="Who decided (kept with the override).")
+@click.option("--reason", required=True, help="Why (a ticket, what was checked; no PII).")
+@click.pass_context
+def override_add(ctx: click.Context, kind: str, first: str, second: str, author: str,
+                 reason: str) -> None:
+    """Add an override: two records (channel:id) or customer ids, or for `shared` an
+    identifier kind (email, phone, loyalty_id, login_id, device_id) and its value ('-': read
+    it from standard input, out of shell history)."""
+    settings = _settings(ctx)
+    from identity.overrides import add_override
+
+    if kind == "shared" and second == "-":
+        second = sys.stdin.readline().strip()
+    _run(lambda: add_override(settings, kind, first, second, author=author, reason=reason))
+
+
+@override.command("list")
+@click.option("--all", "include_removed", is_flag=True, help="Also the removed ones.")
+@click.pass_context
+def override_list(ctx: click.Context, include_removed: bool) -> None:
+    """List overrides (identifier values masked)."""
+    settings = _settings(ctx)
+    from identity.overrides import list_overrides
+
+    _run(lambda: list_overrides(settings, include_removed=include_removed))
+
+
+@override.command("remove")
+@click.argument("override_id")
+@click.option("--author", required=True, help="Who removes it (kept with the override).")
+@click.pass_context
+def override_remove(ctx: click.Context, override_id: str, author: str) -> None:
+    """Deactivate an override (its row and audit trail stay); applies from the next run."""
+    settings = _settings(ctx)
+    from identity.overrides import remove_override
+
+    _run(lambda: remove_override(settings, override_id, author=author))
+
+
+@cli.command()
 @click.option("--people", default=2000, show_default=True,
               help="People to generate when the landing area is empty.")
 @click.option("--seed", default=42, show_default=True)
@@ -204,6 +291,29 @@ def run(ctx: click.Context, people: int, seed: int) -> None:
     print_summary(final)
     if not final.ok:
         sys.exit(1)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind; anything but loopback requires a token.")
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--token", envvar="CDP_SERVE_TOKEN", default=None,
+              help="Token every request must carry (env CDP_SERVE_TOKEN); required off loopback.")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, token: str | None) -> None:
+    """The local, read-only customer-360 and segment explorer (web pages)."""
+    settings = _settings(ctx)
+    from cdp.web import serve as run_serve
+    _run(lambda: run_serve(settings, host=host, port=port, token=token))
+
+
+@cli.command()
+@click.pass_context
+def report(ctx: click.Context) -> None:
+    """Write the static identity-quality report ({artefacts}/report/identity_quality.html)."""
+    settings = _settings(ctx)
+    from cdp.web import write_report
+    _run(lambda: write_report(settings))
 
 
 def main() -> None:

@@ -136,6 +136,16 @@ class WarehouseSettings(_Strict):
     dbt_project_dir: Path = Path("dbt")
 
 
+class ErasureSettings(_Strict):
+    """`cdp forget` (see cdp/erasure/README.md)."""
+
+    key_env: str = "CDP_ERASURE_KEY"  # environment variable holding the tombstone key
+    key_file: Path = Path("{data_dir}/secrets/erasure.key")  # used when key_env is unset
+    # channel -> columns kept when an erased person's rows are facts the business must keep
+    # (revenue): those rows stay, anonymised; every other channel's rows are deleted.
+    keep_anonymised: dict[str, list[str]] = Field(default_factory=dict)
+
+
 class Settings(_Strict):
     project: str = "cdp"
     engine: Literal["duckdb", "spark"] = "duckdb"
@@ -146,6 +156,7 @@ class Settings(_Strict):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
+    erasure: ErasureSettings = Field(default_factory=ErasureSettings)
     # Validated by cdp.activation against its own models (destinations, batch sizes).
     activation: dict[str, Any] = Field(default_factory=dict)
     channels: dict[str, Channel]

@@ -45,6 +45,9 @@ LOAD_LOG_SCHEMA = pa.schema([
     ("quarantine_file", pa.string()),  # relative to the lake; null when nothing was rejected
     ("loaded_at", pa.timestamp("us")),  # UTC
     ("seconds", pa.float64()),
+    # rows of people erased by `cdp forget`, dropped at ingest (received = loaded + quarantined
+    # + erased); null in entries written before erasure existed
+    ("rows_erased", pa.int64()),
 ])
 
 

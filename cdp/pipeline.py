@@ -52,6 +52,11 @@ def pipeline_steps(settings: Settings, people: int = 2000, seed: int = 42) -> li
 
         return run(settings)
 
+    def report() -> StepSummary:
+        from cdp.web import write_report
+
+        return write_report(settings)
+
     landing = settings.resolved_paths.landing
     steps: list[Step] = []
     if not landing.exists() or not any(landing.iterdir()):
@@ -61,7 +66,9 @@ def pipeline_steps(settings: Settings, people: int = 2000, seed: int = 42) -> li
               ("gate identity", gate("identity"))]
     # The truth file only exists for generated data; evaluation is skipped on real data.
     steps.append(("evaluate", evaluate))
-    steps += [("build", build), ("gate marts", gate("marts")), ("sync", sync)]
+    # The identity-quality report right after the build, so a failed marts gate still has one.
+    steps += [("build", build), ("report", report), ("gate marts", gate("marts")),
+              ("sync", sync)]
     return steps
 
 
@@ -131,6 +138,8 @@ def headline(summaries: dict[str, StepSummary]) -> StepSummary:
         out.add("activation", f"{len(f.get('pairs', []))} segment/destination syncs: "
                               f"{f.get('adds', 0):,} adds, {f.get('removes', 0):,} removes, "
                               f"{f.get('matchable_share', 0):.1%} matchable")
+    if reported := summaries.get("report"):
+        out.add("identity quality report", reported.figures.get("path", "-"))
     gates = [name for name in summaries if name.startswith("gate ")]
     if gates:
         out.add("quality gates", ", ".join(f"{g.removeprefix('gate ')} "

@@ -10,6 +10,7 @@ from cdp.cli import cli
 
 COMMANDS = {
     "run", "generate", "ingest", "resolve", "evaluate", "explain", "build", "sync", "validate",
+    "override", "forget", "serve", "report",
 }
 
 

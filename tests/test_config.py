@@ -50,13 +50,13 @@ def test_environment_overrides_shorthand_and_nested(tmp_path: Path) -> None:
         "CDP_ENGINE": "spark",
         "CDP_DATA_DIR": str(tmp_path / "elsewhere"),
         "CDP__IDENTITY__MATCH_THRESHOLD": "0.8",
-        "CDP__SPARK__CONF__SPARK.SQL.SHUFFLE.PARTITIONS": "2",
+        "CDP__SPARK__CONF__SPARK.SQL.SHUFFLE.PARTITIONS": "4",
     }
     settings = load_settings(write_config(tmp_path), env=env)
     assert settings.engine == "spark"
     assert settings.resolved_paths.lake == tmp_path / "elsewhere" / "lake"
     assert settings.identity.match_threshold == 0.8
-    assert settings.spark.conf["spark.sql.shuffle.partitions"] == "2"
+    assert settings.spark.conf["spark.sql.shuffle.partitions"] == "4"
 
 
 def test_config_file_from_environment_variable(tmp_path: Path, monkeypatch) -> None:

@@ -2,7 +2,8 @@
 
 Staging happens outside the lake; `cdp.ingest.runner` moves the staged files into the lake
 only when the batch as a whole passed. Each received record ends up in exactly one of the two
-staged files, so rows received = rows loaded + rows quarantined by construction.
+staged files, so rows received = rows loaded + rows quarantined by construction (+ rows erased:
+records of a person erased by `cdp forget`, dropped before validation and written nowhere).
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class StagedBatch:
     rows_received: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
+    rows_erased: int = 0  # dropped: a tombstoned person's (cdp forget), values never written
     reasons: Counter[str] = field(default_factory=Counter)
     raw_file: Path | None = None
     quarantine_file: Path | None = None
@@ -93,10 +95,14 @@ def stage_batch(
     max_field_bytes: int,
     max_quarantine_share: float,
     on_bytes: Callable[[int], None] = lambda n: None,
+    erased: Callable[[Incoming], bool] | None = None,
 ) -> StagedBatch:
     """Validate one file into `staging/raw.parquet` and `staging/quarantine.parquet`.
 
-    Raises `BatchFailure` when the file fails as a whole; the caller then discards `staging`.
+    `erased` says whether a record belongs to an erased person (cdp.erasure tombstones): such
+    records are counted in `rows_erased` and written nowhere, so received = loaded +
+    quarantined + erased. Raises `BatchFailure` when the file fails as a whole; the caller then
+    discards `staging`.
     """
     started = time.perf_counter()
     size = path.stat().st_size
@@ -109,7 +115,7 @@ def stage_batch(
                                       constants)
     try:
         with _RecordSource(path, channel, size, batch_id, on_bytes) as records:
-            _validate(records, channel, batch, raw, quarantine, max_field_bytes)
+            _validate(records, channel, batch, raw, quarantine, max_field_bytes, erased)
     except OSError as exc:
         raise BatchFailure("unreadable file", type(exc).__name__) from None
     finally:
@@ -171,7 +177,7 @@ class _RecordSource:
 
 def _validate(records: Iterator[Incoming], channel: Channel, batch: StagedBatch,
               raw: ChunkedParquetWriter, quarantine: ChunkedParquetWriter,
-              max_field_bytes: int) -> None:
+              max_field_bytes: int, erased: Callable[[Incoming], bool] | None = None) -> None:
     names = list(channel.columns)
     key_index = names.index(channel.primary_key)
     converters = [
@@ -185,6 +191,9 @@ def _validate(records: Iterator[Incoming], channel: Channel, batch: StagedBatch,
     first_row_of_key: dict[Any, int] = {}
     for record in records:
         batch.rows_received += 1
+        if erased is not None and erased(record):  # before validation: never quarantined
+            batch.rows_erased += 1
+            continue
         problem = record.problem
         values = record.values
         if problem is None and record.bound > max_field_bytes:

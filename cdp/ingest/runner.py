@@ -15,10 +15,10 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -38,6 +38,9 @@ from cdp.ingest.batch import StagedBatch, stage_batch
 from cdp.ingest.readers import BatchFailure
 from cdp.io import atomic_path, sha256_file
 from cdp.summary import StepSummary
+
+if TYPE_CHECKING:
+    from cdp.erasure import Tombstones
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,7 @@ class ChannelTally:
     rows_received: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
+    rows_erased: int = 0
     seconds: float = 0.0
     reasons: dict[str, int] = field(default_factory=dict)
 
@@ -70,8 +74,23 @@ class ChannelTally:
         self.rows_received += batch.rows_received
         self.rows_loaded += batch.rows_loaded
         self.rows_quarantined += batch.rows_quarantined
+        self.rows_erased += batch.rows_erased
         for reason, count in batch.reasons.items():
             self.reasons[reason] = self.reasons.get(reason, 0) + count
+
+
+@dataclass
+class FileResult:
+    """What staging one landing file gave: a staged batch ready to commit, a failure of the
+    file as a whole, or nothing to do (its content was loaded before: `batch` is None)."""
+
+    channel: str
+    relative: str
+    batch_id: str | None = None
+    batch: StagedBatch | None = None
+    failure: str | None = None  # "rule (detail)": names the problem, never a data value
+    staging: Path | None = None  # the private folder holding the staged files
+    path: Path | None = None  # the landing file
 
 
 def ingest(settings: Settings, channels: list[str] | None = None) -> StepSummary:
@@ -80,12 +99,42 @@ def ingest(settings: Settings, channels: list[str] | None = None) -> StepSummary
     Returns a summary with per-channel files seen / loaded / skipped (already loaded) / failed
     and rows received / loaded / quarantined. Raises `IngestError` (a `CdpError`) naming every
     file that failed as a whole and its rule, after all other files were processed.
+
+    On `engine: spark` the files are read and validated by Spark tasks, one file per task, with
+    this very code (`stage_file`); committing stays here, in landing-file order, so the lake,
+    the quarantine and the load log are the same on both engines (see cdp/ingest/spark.py).
+
+    Runs under the shared lake lock (`cdp forget` takes it exclusively); records of erased
+    people (tombstones) are dropped and counted as erased, never written.
     """
+    from cdp.erasure import lake_lock
+
     selected = [settings.channel(name) for name in (channels or list(settings.channels))]
+    with lake_lock(settings, exclusive=False):
+        return _ingest(settings, selected)
+
+
+def _ingest(settings: Settings, selected: list[Channel]) -> StepSummary:
+    from cdp.erasure import Tombstones, landing_aliases
+
     paths = settings.resolved_paths
     started = time.perf_counter()
     _sweep_stale_staging(paths.lake.parent)
     committed = lake.committed_batches(settings)
+    files = {}
+    for channel in selected:
+        _sweep_uncommitted(settings, channel.name, committed)
+        files[channel.name] = _landing_files(paths.landing, channel)
+    # a redacted landing file's new content counts as loaded: it holds nothing new
+    committed.update(landing_aliases(settings))
+    tombstones = Tombstones.load(settings)
+    staged_on_spark: Iterator[FileResult] | None = None
+    if settings.engine == "spark":
+        from cdp.ingest.spark import stage_on_spark
+
+        staged_on_spark = iter(stage_on_spark(settings, [
+            (channel, path, path.relative_to(paths.landing).as_posix())
+            for channel in selected for path in files[channel.name]], committed, tombstones))
     tallies: dict[str, ChannelTally] = {}
     failures: list[str] = []
     notes: list[str] = []
@@ -93,39 +142,21 @@ def ingest(settings: Settings, channels: list[str] | None = None) -> StepSummary
         for channel in selected:
             tally = tallies[channel.name] = ChannelTally()
             channel_started = time.perf_counter()
-            _sweep_uncommitted(settings, channel.name, committed)
-            for path in _landing_files(paths.landing, channel):
+            for path in files[channel.name]:
                 tally.files_seen += 1
                 relative = path.relative_to(paths.landing).as_posix()
-                try:
-                    batch_id = sha256_file(path)
-                except OSError as exc:  # vanished or unreadable since it was listed
-                    tally.files_failed += 1
-                    failures.append(f"{relative}: unreadable file ({type(exc).__name__})")
-                    continue
-                if batch_id in committed:
-                    tally.files_skipped += 1
-                    if committed[batch_id] != channel.name:
-                        notes.append(f"{relative}: same content already loaded for channel "
-                                     f"{committed[batch_id]}; skipped")
-                    continue
-                task = progress.add_task(f"{channel.name}: {path.name}",
-                                         total=path.stat().st_size)
-                try:
-                    batch = _load_one(settings, channel, path, relative, batch_id,
-                                      lambda n, task=task: progress.advance(task, n))
-                except BatchFailure as failure:
-                    tally.files_failed += 1
-                    failures.append(f"{relative}: {failure.rule}"
-                                    + (f" ({failure.detail})" if failure.detail else ""))
-                    log.info("batch failed: %s: %s", relative, failure)
-                    continue
-                finally:
-                    progress.remove_task(task)
-                committed[batch_id] = channel.name
-                tally.add(batch)
-                log.info("loaded %s: %d received, %d loaded, %d quarantined", relative,
-                         batch.rows_received, batch.rows_loaded, batch.rows_quarantined)
+                if staged_on_spark is not None:
+                    result = next(staged_on_spark)
+                else:
+                    task = progress.add_task(f"{channel.name}: {path.name}",
+                                             total=_size(path))
+                    try:
+                        result = stage_file(settings, channel, path, relative, committed,
+                                            tombstones,
+                                            lambda n, task=task: progress.advance(task, n))
+                    finally:
+                        progress.remove_task(task)
+                _settle(settings, result, committed, tally, failures, notes, tombstones)
             tally.seconds = time.perf_counter() - channel_started
             if tally.files_seen == 0:
                 notes.append(f"{channel.name}: no files match {channel.path}")
@@ -141,18 +172,81 @@ def ingest(settings: Settings, channels: list[str] | None = None) -> StepSummary
     return summary
 
 
-def _load_one(settings: Settings, channel: Channel, path: Path, relative: str, batch_id: str,
-              on_bytes: Callable[[int], None]) -> StagedBatch:
-    ingested_at = datetime.now(UTC).replace(tzinfo=None)
-    with _staging_dir(settings.resolved_paths.lake.parent) as staging:
+def stage_file(settings: Settings, channel: Channel, path: Path, relative: str,
+               committed: dict[str, str], tombstones: Tombstones | None = None,
+               on_bytes: Callable[[int], None] = lambda n: None,
+               ingested_at: datetime | None = None) -> FileResult:
+    """Hash one landing file and, unless that content was loaded before, stage it as a batch in
+    a private folder beside the lake (left there for `_settle` to commit). The unit of work on
+    both engines: Spark runs it in its tasks. `ingested_at` defaults to now (UTC)."""
+    try:
+        batch_id = sha256_file(path)
+    except OSError as exc:  # vanished or unreadable since it was listed
+        return FileResult(channel.name, relative, failure=f"unreadable file ({type(exc).__name__})")
+    if batch_id in committed:
+        return FileResult(channel.name, relative, batch_id, path=path)
+    erased = (tombstones.for_channel(channel, settings.identity.identifiers).incoming
+              if tombstones is not None else None)
+    staging = _new_staging_dir(settings.resolved_paths.lake.parent)
+    try:
         batch = stage_batch(
-            path, relative, channel, batch_id, ingested_at, staging,
+            path, relative, channel, batch_id,
+            ingested_at or datetime.now(UTC).replace(tzinfo=None), staging,
             max_field_bytes=settings.ingest.max_field_bytes,
             max_quarantine_share=settings.ingest.max_quarantine_share,
-            on_bytes=on_bytes,
+            on_bytes=on_bytes, erased=erased,
         )
+    except BatchFailure as failure:
+        shutil.rmtree(staging, ignore_errors=True)
+        return FileResult(channel.name, relative, batch_id, failure=failure.rule + (
+            f" ({failure.detail})" if failure.detail else ""), path=path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return FileResult(channel.name, relative, batch_id, batch, staging=staging, path=path)
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:  # vanished since it was listed: stage_file reports it
+        return None
+
+
+def _settle(settings: Settings, result: FileResult, committed: dict[str, str],
+            tally: ChannelTally, failures: list[str], notes: list[str],
+            tombstones: Tombstones | None = None) -> None:
+    """Commit a staged file (or count it as failed / already loaded); always drop its staging."""
+    try:
+        if result.failure is not None:
+            tally.files_failed += 1
+            failures.append(f"{result.relative}: {result.failure}")
+            log.info("batch failed: %s: %s", result.relative, result.failure)
+            return
+        owner = committed.get(str(result.batch_id))
+        if result.batch is None or owner is not None:
+            # loaded before, or earlier in this run (the same content delivered twice)
+            tally.files_skipped += 1
+            if owner is not None and owner != result.channel:
+                notes.append(f"{result.relative}: same content already loaded for channel "
+                             f"{owner}; skipped")
+            return
+        batch = result.batch
         _commit(settings, batch)
-    return batch
+        committed[batch.batch_id] = batch.channel
+        tally.add(batch)
+        log.info("loaded %s: %d received, %d loaded, %d quarantined, %d erased",
+                 result.relative, batch.rows_received, batch.rows_loaded,
+                 batch.rows_quarantined, batch.rows_erased)
+        if batch.rows_erased and tombstones is not None and result.path is not None:
+            # an erased person's records came again: cut them out of the landing file too
+            from cdp.erasure.lakefiles import redact_delivered
+
+            redact_delivered(settings, tombstones, settings.channel(batch.channel),
+                             result.path, batch.batch_id)
+    finally:
+        if result.staging is not None:
+            shutil.rmtree(result.staging, ignore_errors=True)
 
 
 def _commit(settings: Settings, batch: StagedBatch) -> None:
@@ -183,6 +277,7 @@ def _commit(settings: Settings, batch: StagedBatch) -> None:
         "quarantine_file": _relative(moves[1], lake_root),
         "loaded_at": datetime.now(UTC).replace(tzinfo=None),
         "seconds": batch.seconds,
+        "rows_erased": batch.rows_erased,
     }
     _write_load_log_entry(settings, entry)
 
@@ -225,15 +320,10 @@ def _sweep_stale_staging(parent: Path) -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-@contextmanager
-def _staging_dir(parent: Path) -> Iterator[Path]:
+def _new_staging_dir(parent: Path) -> Path:
     """A private folder beside the lake (same file system: the final moves are renames)."""
     parent.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=parent))
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=parent))
 
 
 def _progress() -> Progress:
@@ -251,7 +341,7 @@ def _summary(tallies: dict[str, ChannelTally], notes: list[str], seconds: float)
     for name, t in tallies.items():
         summary.add(name, _tally_text(t))
         for attr in ("files_seen", "files_loaded", "files_skipped", "files_failed",
-                     "rows_received", "rows_loaded", "rows_quarantined"):
+                     "rows_received", "rows_loaded", "rows_quarantined", "rows_erased"):
             setattr(totals, attr, getattr(totals, attr) + getattr(t, attr))
         if t.reasons:
             reasons = ", ".join(f"{r} {n:,}" for r, n in sorted(t.reasons.items()))
@@ -270,6 +360,7 @@ def _summary(tallies: dict[str, ChannelTally], notes: list[str], seconds: float)
 
 
 def _tally_text(t: ChannelTally) -> str:
+    erased = f" + {t.rows_erased:,} erased" if t.rows_erased else ""
     return (f"{t.files_loaded}/{t.files_seen} files loaded ({t.files_skipped} already loaded, "
             f"{t.files_failed} failed); {t.rows_received:,} rows = {t.rows_loaded:,} loaded + "
-            f"{t.rows_quarantined:,} quarantined")
+            f"{t.rows_quarantined:,} quarantined{erased}")

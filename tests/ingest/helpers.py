@@ -89,12 +89,15 @@ def assert_reconciled(settings: Settings) -> None:
 
 
 def lake_snapshot(settings: Settings) -> dict[str, str]:
-    """Every file and folder under the lake with a hash of its bytes (folders: 'dir')."""
+    """Every file and folder under the lake with a hash of its bytes (folders: 'dir'); the lake
+    lock `_meta/lake.lock` (taken by every ingest, see cdp.erasure.lock) is not data."""
     root = settings.resolved_paths.lake
     if not root.exists():
         return {}
+    lock = root / "_meta" / "lake.lock"
     return {
         p.relative_to(root).as_posix():
             "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(root.rglob("*"))
+        if p != lock and not (p.is_dir() and {*p.rglob("*")} <= {lock})
     }

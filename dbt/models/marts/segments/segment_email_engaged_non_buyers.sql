@@ -55,18 +55,24 @@ final as (
     select
         customers.customer_id,
         {{ segment_contact_columns('customers') }},
-        cast(case
-            when engaged.last_click_at is null then engaged.last_open_at
-            when engaged.last_open_at is null then engaged.last_click_at
-            when engaged.last_click_at > engaged.last_open_at then engaged.last_click_at
-            else engaged.last_open_at
-        end as date) as since,
+        -- The latest open or click; when the ESP counted opens/clicks but sent no usable date
+        -- (unparseable timestamps), the start of its 30-day window.
+        cast(coalesce(
+            case
+                when engaged.last_click_at is null then engaged.last_open_at
+                when engaged.last_open_at is null then engaged.last_click_at
+                when engaged.last_click_at > engaged.last_open_at then engaged.last_click_at
+                else engaged.last_open_at
+            end,
+            {{ dbt.dateadd('day', -30, 'as_of.as_of_date') }}
+        ) as date) as since,
         cast(engaged.opens_30d as {{ dbt.type_bigint() }}) as opens_30d,
         cast(engaged.clicks_30d as {{ dbt.type_bigint() }}) as clicks_30d,
         engaged.last_open_at,
         engaged.last_click_at,
         customers.preferred_language
     from engaged
+    cross join as_of
     inner join customers
         on customers.customer_id = engaged.customer_id
     left join recent_buyers
