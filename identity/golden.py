@@ -66,6 +66,13 @@ def _consent_sql(flag: str) -> str:
         where rn = 1"""
 
 
+def _values_or_null(column: str) -> str:
+    # the sorted distinct values, null when there are none (said explicitly: DuckDB's
+    # array_agg gives null over no rows, Spark's an empty array)
+    return (f"case when count({column}) > 0 then array_sort(array_agg(distinct {column}) "
+            f"filter (where {column} is not null)) end")
+
+
 def build_golden_profiles(engine: Engine, settings: Settings) -> None:
     """Working table `golden_profiles` from `customer_records` (identity records with their
     customer_id) and `customer_rows` (source rows with customer_id, event time and consent)."""
@@ -85,12 +92,9 @@ def build_golden_profiles(engine: Engine, settings: Settings) -> None:
     engine.create_table("golden_profiles", f"""
         with lists as (
             select customer_id,
-                   array_sort(array_agg(distinct email) filter (where email is not null))
-                     as emails,
-                   array_sort(array_agg(distinct phone) filter (where phone is not null))
-                     as phones,
-                   array_sort(array_agg(distinct loyalty_id) filter (where loyalty_id is not null))
-                     as loyalty_ids,
+                   {_values_or_null("email")} as emails,
+                   {_values_or_null("phone")} as phones,
+                   {_values_or_null("loyalty_id")} as loyalty_ids,
                    array_sort(array_agg(distinct source)) as channels,
                    cast(sum(n_rows) as bigint) as record_count,
                    count(*) as identity_record_count,
