@@ -1,18 +1,19 @@
 """Benchmark the two engines on the same data: ingest and resolve on DuckDB and on Spark.
 
-    .venv/bin/python benchmarks/bench_engines.py                 # 10k and 100k records
-    .venv/bin/python benchmarks/bench_engines.py 10000 --engines spark \
-        --conf spark.sql.shuffle.partitions=2
+    .venv/bin/python benchmarks/bench_engines.py              # 10k and 100k records
+    .venv/bin/python benchmarks/bench_engines.py 10000 --engines spark --steps resolve \
+        --conf spark.sql.shuffle.partitions=1 --env CDP_SPARK_MATERIALISE=checkpoint
 
 For each size, demo data of about RECORDS source records is generated once under --workdir
 (landing files). Then, for each engine, in a fresh child process each (so peak memory is its
-own, and Spark's JVM start is counted): ingest of the landing files into an empty lake, and
-resolve of that lake. Prints wall time per phase, peak memory (the Python process, plus the
-Spark JVM on Spark), records/s, and the Spark / DuckDB ratio. Asserts nothing.
+own, and Spark's JVM start is counted): ingest of the landing files into an empty lake, and a
+first resolve of that lake. Prints wall time per phase (and the Spark jobs each launched), CPU
+time and peak memory (the Python process, plus the local Spark JVM), records/s, and the
+Spark / DuckDB ratio. Asserts nothing.
 
-`--conf key=value` (repeatable) overrides Spark conf on top of cdp.yaml's; `--env KEY=VALUE`
-sets environment variables of the children (e.g. CDP_SPARK_MATERIALISE=cache): that is how
-each tuning knob was measured (jobs/README.md).
+`--conf key=value` (repeatable) sets Spark conf on top of cdp.yaml's; `--env KEY=VALUE` sets
+environment variables of the children (CDP_SPARK_MATERIALISE, CDP_SPARK_SPLINK_LINEAGE): that
+is how each tuning knob was measured (jobs/README.md).
 """
 
 from __future__ import annotations

@@ -172,9 +172,9 @@ def _common_args(settings: Settings, project_dir: Path) -> list[str]:
 
 
 def _spark_paths(settings: Settings) -> dict[str, Path]:
-    base = settings.resolved_paths.data_dir / "spark"
-    return {"warehouse": base / "warehouse", "metastore": base / "metastore",
-            "identity": base / "identity"}
+    from cdp.spark import spark_paths
+
+    return spark_paths(settings)
 
 
 def dbt_env_vars(settings: Settings) -> dict[str, str]:
@@ -273,31 +273,13 @@ def _export_identity(settings: Settings) -> None:
 
 def _spark_session(settings: Settings) -> Any:
     """The SparkSession dbt-spark's `session` method will pick up (getOrCreate), configured
-    from cdp.yaml: master, conf, and a Hive metastore and warehouse inside the data directory
-    (so tables, and the incremental membership history, persist between builds). Setting
-    `spark.sql.catalogImplementation: in-memory` in cdp.yaml skips the metastore (one-off runs)."""
-    from pyspark.sql import SparkSession
+    from cdp.yaml by `cdp.spark.get_session`: master, conf, and a Hive metastore and warehouse
+    inside the data directory (so tables, and the incremental membership history, persist
+    between builds). Setting `spark.sql.catalogImplementation: in-memory` in cdp.yaml skips the
+    metastore (one-off runs)."""
+    from cdp.spark import get_session
 
-    spark = _spark_paths(settings)
-    spark["warehouse"].mkdir(parents=True, exist_ok=True)
-    builder = SparkSession.builder.master(settings.spark.master).appName("cdp-build")
-    for key, value in settings.spark.conf.items():
-        builder = builder.config(key, value)
-    builder = (
-        builder.config("spark.sql.warehouse.dir", str(spark["warehouse"]))
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.parquet.mergeSchema", "true")
-    )
-    if settings.spark.conf.get("spark.sql.catalogImplementation", "hive") != "hive":
-        return builder.getOrCreate()
-    spark["metastore"].mkdir(parents=True, exist_ok=True)
-    builder = (
-        builder.config("spark.hadoop.javax.jdo.option.ConnectionURL",
-                       f"jdbc:derby:;databaseName={spark['metastore'] / 'metastore_db'};"
-                       "create=true")
-        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={spark['metastore']}")
-    )
-    return builder.enableHiveSupport().getOrCreate()
+    return get_session(settings, "cdp-build")
 
 
 # --- running dbt -----------------------------------------------------------------------------

@@ -24,30 +24,23 @@ from cdp.summary import StepSummary
 # Defaults tuned for Splink's generated SQL (benchmarks/bench_engines.py; figures and what each
 # knob did in jobs/README.md). cdp.yaml's `spark.conf` overrides any of them.
 TUNED_DEFAULTS: dict[str, str] = {
-    # Splink's comparison SQL makes methods larger than the JVM's 64 KB limit: whole-stage
-    # code generation fails and falls back, and the attempt costs more than it saves.
-    "spark.sql.codegen.wholeStage": "false",
     # Adaptive execution re-plans each query in extra jobs after every shuffle: Splink's
     # training ran 284 Spark jobs with it, 116 without, on 10k records. Turn it on for large,
     # skewed data on a cluster (spark.sql.adaptive.enabled: "true" in cdp.yaml).
     "spark.sql.adaptive.enabled": "false",
     # Small tables (identifier classes, trust ranks, term frequencies) are joined by broadcast.
     "spark.sql.autoBroadcastJoinThreshold": str(64 * 1024 * 1024),
-    # The pipeline's timestamps are naive (as in the Parquet lake and in DuckDB): `timestamp`
-    # means TIMESTAMP_NTZ, and the session clock is UTC, so both engines read the same instants.
-    "spark.sql.timestampType": "TIMESTAMP_NTZ",
+    # The lake's timestamps are naive UTC (as DuckDB reads them): the session clock is UTC.
     "spark.sql.session.timeZone": "UTC",
     # Arrow moves tables between the driver's Python and the JVM (to_arrow / from_arrow).
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.ui.showConsoleProgress": "false",
 }
-# On a local master the driver JVM is the whole cluster: give it room, and let the JIT compile
-# with C1 only (C2's compiler threads compete with the work on few cores: start-up 12 s -> 6 s
-# and a third less CPU in training on 2 cores, measured).
+# On a local master the driver JVM is the whole cluster; Spark's 1g ran out of memory at 100k
+# records.
 LOCAL_DEFAULTS: dict[str, str] = {
-    "spark.driver.memory": "2g",
+    "spark.driver.memory": "3g",
 }
-LOCAL_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1"
 
 
 def splink_jar() -> str:
@@ -87,8 +80,8 @@ def spark_conf(settings: Settings) -> dict[str, str]:
     conf["spark.jars"] = ",".join(dict.fromkeys([splink_jar(), *jars]))
     if local and "spark.pyspark.python" not in conf:
         conf["spark.pyspark.python"] = os.environ.get("PYSPARK_PYTHON") or sys.executable
-    java_options = [conf["spark.driver.extraJavaOptions"]] if (
-        "spark.driver.extraJavaOptions" in conf) else [LOCAL_JAVA_OPTIONS] if local else []
+    java_options = ([conf["spark.driver.extraJavaOptions"]]
+                    if "spark.driver.extraJavaOptions" in conf else [])
     if uses_metastore(settings):
         paths = spark_paths(settings)
         conf.setdefault("spark.sql.warehouse.dir", str(paths["warehouse"]))
@@ -127,10 +120,10 @@ def get_session(settings: Settings, app_name: str = "cdp") -> Any:
             builder = builder.master(settings.spark.master)
         for key, value in conf.items():
             builder = builder.config(key, value)
+        if settings.warehouse.target == "spark":
+            spark_paths(settings)["warehouse"].mkdir(parents=True, exist_ok=True)
         if uses_metastore(settings):
-            paths = spark_paths(settings)
-            paths["warehouse"].mkdir(parents=True, exist_ok=True)
-            paths["metastore"].mkdir(parents=True, exist_ok=True)
+            spark_paths(settings)["metastore"].mkdir(parents=True, exist_ok=True)
             builder = builder.enableHiveSupport()
         running = builder.getOrCreate()
     _ensure_jar(running)
@@ -138,8 +131,9 @@ def get_session(settings: Settings, app_name: str = "cdp") -> Any:
 
 
 def _under_spark_submit() -> bool:
-    # spark-submit starts the Python driver with the master already in the JVM's conf.
-    return "SPARK_SUBMIT" in os.environ or bool(os.environ.get("PYSPARK_GATEWAY_PORT"))
+    # spark-submit starts the JVM first (with the submit's master and conf) and hands the
+    # Python driver its gateway port; a plain Python process starts its own JVM.
+    return bool(os.environ.get("PYSPARK_GATEWAY_PORT"))
 
 
 SPLINK_UDF_CLASS = "uk.gov.moj.dash.linkage.JaroWinklerSimilarity"

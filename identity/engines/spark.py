@@ -8,7 +8,8 @@ Parameters stay parameters (`?`, bound by Spark).
 Working tables are materialised when created, so later queries neither recompute them nor drag
 their lineage along (plans of 60 chained tables would take longer to optimise than to run):
 `CDP_SPARK_MATERIALISE` chooses how (see `MATERIALISE`). Splink's own intermediate tables are
-written as Parquet under the run's checkpoint folder (its `break_lineage_method="parquet"`).
+persisted in memory locally and written as Parquet under the run's checkpoint folder on a
+cluster (`CDP_SPARK_SPLINK_LINEAGE`, Splink's `break_lineage_method`).
 
 Python-side steps (standardising distinct values) run on the executors (`mapInArrow`), with
 the very same functions the DuckDB engine calls. Results still come back to the driver for
@@ -18,7 +19,6 @@ clustering (as with DuckDB); see jobs/README.md for what that means on a cluster
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import shutil
 import uuid
@@ -31,8 +31,6 @@ import pyarrow as pa
 from cdp.config import Settings
 from cdp.spark import get_session, is_local, spark_paths
 
-logger = logging.getLogger(__name__)
-
 MATERIALISE_ENV = "CDP_SPARK_MATERIALISE"
 SPLINK_LINEAGE_ENV = "CDP_SPARK_SPLINK_LINEAGE"
 # How working tables are materialised (plans always cut from their lineage: kept, 60 chained
@@ -42,9 +40,20 @@ SPLINK_LINEAGE_ENV = "CDP_SPARK_SPLINK_LINEAGE"
 #   local_checkpoint       the same, computed at once (one job per table)
 #   checkpoint             reliable files in the checkpoint folder (one job per table)
 MATERIALISE = ("lazy_local_checkpoint", "local_checkpoint", "checkpoint")
-# Splink repartitions its big intermediate tables into this many partitions; 2 per core
-# locally. On a cluster: spark.sql.shuffle.partitions (Splink's default halves it).
+# Splink repartitions its big intermediate tables (blocked pairs, comparison vectors,
+# predictions) into this many partitions per core of the session (all executors' cores).
 PARTITIONS_PER_CORE = 2
+
+
+def apply_distinct(batch: pa.RecordBatch, columns: Sequence[str],
+                   fn: Callable[..., tuple[Any, ...]], out_schema: pa.Schema) -> pa.RecordBatch:
+    """`batch` with the outputs of `fn` over its `columns` appended."""
+    inputs = [batch.column(c).to_pylist() for c in columns]
+    outputs = [fn(*values) for values in zip(*inputs, strict=True)]
+    arrays = [batch.column(c) for c in columns]
+    arrays += [pa.array([o[i] for o in outputs], type=field.type)
+               for i, field in enumerate(out_schema)]
+    return pa.RecordBatch.from_arrays(arrays, names=[*columns, *out_schema.names])
 
 
 @functools.lru_cache(maxsize=4096)
@@ -72,6 +81,10 @@ class SparkEngine:
         self.checkpoint_dir = spark_paths(settings)["checkpoints"] / f"identity-{self._run_id}"
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
         self.spark.sparkContext.setCheckpointDir(str(self.checkpoint_dir))
+        # The pipeline's SQL means naive timestamps by `timestamp` (as DuckDB does); set for
+        # this engine's run only, the session may serve others (the dbt Spark target)
+        self._timestamp_type = self.spark.conf.get("spark.sql.timestampType", None)
+        self.spark.conf.set("spark.sql.timestampType", "TIMESTAMP_NTZ")
         self._frames: dict[str, Any] = {}  # working table -> its materialised DataFrame
         self._splink_apis: list[Any] = []
 
@@ -124,12 +137,7 @@ class SparkEngine:
 
         def apply(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
             for batch in batches:
-                inputs = [batch.column(c).to_pylist() for c in names]
-                outputs = [fn(*values) for values in zip(*inputs, strict=True)]
-                arrays = [batch.column(c) for c in names]
-                arrays += [pa.array([o[i] for o in outputs], type=field.type)
-                           for i, field in enumerate(out_schema)]
-                yield pa.RecordBatch.from_arrays(arrays, names=[*names, *out_schema.names])
+                yield apply_distinct(batch, names, fn, out_schema)
 
         self._store(name, distinct.mapInArrow(apply, result_schema))
 
@@ -156,6 +164,7 @@ class SparkEngine:
         api = _splink_api_class()(
             spark_session=self.spark, break_lineage_method=lineage,
             num_partitions_on_repartition=max(1, PARTITIONS_PER_CORE * cores))
+        register_duckdb_similarity(self.spark)  # after Splink registered the jar's functions
         self._splink_apis.append(api)
         return api
 
@@ -166,8 +175,51 @@ class SparkEngine:
             api.delete_tables_created_by_splink_from_db()
         # Splink's persisted intermediate tables have no handle left to unpersist them by
         self.spark.catalog.clearCache()
+        if self._timestamp_type is None:
+            self.spark.conf.unset("spark.sql.timestampType")
+        else:
+            self.spark.conf.set("spark.sql.timestampType", self._timestamp_type)
         self.spark.sparkContext.setCheckpointDir(str(self.checkpoint_dir.parent))
         shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
+
+
+def _on_bytes(metric: str, empty: float | None) -> Callable[..., Any]:
+    """An Arrow UDF applying rapidfuzz's `metric` (e.g. "JaroWinkler.similarity") to the UTF-8
+    bytes of two strings (DuckDB's string functions work on bytes); `empty` is the result when
+    one side is empty (None: the metric decides)."""
+    from pyspark.sql.functions import arrow_udf
+
+    def similarity(left: pa.Array, right: pa.Array) -> pa.Array:
+        from rapidfuzz import distance  # imported on the executor: compiled functions
+
+        kind, method = metric.split(".")
+        fn = getattr(getattr(distance, kind), method)
+        out = []
+        for a, b in zip(left.to_pylist(), right.to_pylist(), strict=True):
+            if a is None or b is None:
+                out.append(None)
+            elif empty is not None and not (a and b):
+                out.append(empty)
+            else:
+                out.append(float(fn(a.encode("utf-8"), b.encode("utf-8"))))
+        return pa.array(out, pa.float64())
+
+    return arrow_udf(similarity, "double")
+
+
+def register_duckdb_similarity(spark: Any) -> None:
+    """`jaro_winkler` and `damerau_levenshtein` with DuckDB's exact results (rapidfuzz, the
+    algorithms DuckDB's own functions follow, on UTF-8 bytes as DuckDB does), in place of
+    the Scala functions of Splink's jar, which differ from DuckDB's on some pairs (0.806 vs
+    0.764 for "aykaya"/"kaya"): with them the engines put a few pairs in different comparison
+    levels, estimate different u and give different match weights. The jar stays on the
+    session for Splink's other functions. About 4x slower per call than the Scala function
+    (Splink's own measurement, moj-analytical-services/splink#2875), a price paid for engines
+    that agree."""
+    # DuckDB: jaro_winkler_similarity with an empty side is 0; damerau_levenshtein('', 'ab')
+    # is 2, as rapidfuzz says
+    spark.udf.register("jaro_winkler", _on_bytes("JaroWinkler.similarity", 0.0))
+    spark.udf.register("damerau_levenshtein", _on_bytes("DamerauLevenshtein.distance", None))
 
 
 @functools.cache

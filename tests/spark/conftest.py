@@ -3,6 +3,8 @@
 One SparkSession (local[2], one shuffle partition, no UI) serves every test of this folder: a
 JVM holds one session, and its start-up conf (the Splink jar above all) cannot change later. It
 is package-scoped: stopped when this folder is done, so it never outlives it in the test run.
+(The dbt Spark test builds in a child process, and the jobs test spark-submits: their JVMs are
+their own.)
 
 `parity` runs the pipeline twice on one landing folder (300 generated people plus hand-made bad
 files): ingest + resolve on DuckDB, and ingest + resolve on Spark, each into its own lake and
@@ -43,13 +45,14 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
     from cdp.spark import get_session
 
-    if SparkSession.getActiveSession() is not None:
-        pytest.fail("a SparkSession is already running in this process; tests/spark starts its "
-                    "own (with the Splink jar) and must be the first to")
+    # A session someone else started in this process is reused as it is (get_session adds the
+    # Splink jar to it) and left running; ours is stopped when this folder is done.
+    ours = SparkSession.getActiveSession() is None
     session = get_session(spark_settings(tmp_path_factory.mktemp("spark-session")), "cdp-tests")
     session.sparkContext.setLogLevel("ERROR")
     yield session
-    session.stop()
+    if ours:
+        session.stop()
 
 
 @dataclass
