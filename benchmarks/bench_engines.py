@@ -23,12 +23,11 @@ import json
 import math
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import yaml
+from _child import run_child
 
 REPO = Path(__file__).resolve().parents[1]
 RECORDS_PER_PERSON = 12.2  # source records per generated person (all channels)
@@ -106,16 +105,6 @@ print(json.dumps({"wall_s": wall, "cpu_s": cpu, "records": records, "phases": ph
 """
 
 
-def _child(code: str, *args: str, env: dict[str, str] | None = None) -> dict:
-    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, text=True,
-                          capture_output=True, check=False, env={**os.environ, **(env or {})})
-    if proc.returncode != 0:
-        log = Path(tempfile.gettempdir()) / "cdp-bench-engines-child.log"
-        log.write_text(proc.stderr, encoding="utf-8")
-        sys.stderr.write(proc.stderr[-3000:])
-        raise SystemExit(f"child failed with exit code {proc.returncode} (stderr in {log})")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
 
 def _pairs(values: list[str]) -> dict[str, str]:
     out = {}
@@ -144,7 +133,7 @@ def bench(records: int, engines: list[str], workdir: Path, seed: int, conf: dict
           env: dict[str, str], steps: list[str]) -> dict[str, dict[str, dict]]:
     people = max(1, math.ceil(records / RECORDS_PER_PERSON))
     source = workdir / f"records{records}_seed{seed}"
-    _child(PREPARE, str(source), str(people), str(seed))
+    run_child(PREPARE, str(source), str(people), str(seed))
     landing = str(source / "landing")
     results: dict[str, dict[str, dict]] = {}
     for engine in engines:
@@ -159,7 +148,7 @@ def bench(records: int, engines: list[str], workdir: Path, seed: int, conf: dict
                 (data / "warehouse.duckdb").unlink(missing_ok=True)
                 shutil.rmtree(data / "artefacts", ignore_errors=True)
             config = _config(data, landing, engine, conf)
-            results[engine][step] = _child(STEP, str(config), step, env=env)
+            results[engine][step] = run_child(STEP, str(config), step, env=env)
     return results
 
 

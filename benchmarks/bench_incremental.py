@@ -22,12 +22,11 @@ import math
 import os
 import random
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pyarrow.parquet as pq
+from _child import run_child
 
 REPO = Path(__file__).resolve().parents[1]
 RECORDS_PER_PERSON = 12.2  # source records the generator writes per person (all channels)
@@ -92,14 +91,6 @@ def land_late_files(landing: Path, holdback: Path) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(path), target)
 
-
-def _child(code: str, *args: str) -> dict:
-    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, text=True,
-                          capture_output=True, check=False)
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stderr)
-        raise SystemExit(f"child failed with exit code {proc.returncode}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 GENERATE = """
@@ -190,22 +181,22 @@ def main() -> None:
     base = root / "data"
     if not (base / "lake").exists():
         shutil.rmtree(root, ignore_errors=True)
-        _child(GENERATE, str(base), str(people), str(args.seed))
+        run_child(GENERATE, str(base), str(people), str(args.seed))
         moved = split_landing(base / "landing", root / LATE_DIR, args.new, args.seed)
         print(f"generated {people:,} people; held back {moved:,} rows")
-        print(f"ingest of the first part: {_child(INGEST, str(base))['ingest_s']:.1f}s")
-        full = _child(RESOLVE, str(base), str(root / "before.duckdb"), "0", "0")
+        print(f"ingest of the first part: {run_child(INGEST, str(base))['ingest_s']:.1f}s")
+        full = run_child(RESOLVE, str(base), str(root / "before.duckdb"), "0", "0")
         (root / "full_before.json").write_text(json.dumps(full))
         # the saved model belongs to this run: keep a copy for repeated incremental runs
         shutil.copytree(base / "artefacts", root / "artefacts_before", dirs_exist_ok=True)
         land_late_files(base / "landing", root / LATE_DIR)
-        print(f"ingest of the new rows: {_child(INGEST, str(base))['ingest_s']:.1f}s")
+        print(f"ingest of the new rows: {run_child(INGEST, str(base))['ingest_s']:.1f}s")
     full = json.loads((root / "full_before.json").read_text())
     runs = []
     for _ in range(max(1, args.repeat)):
         shutil.copytree(root / "artefacts_before", base / "artefacts", dirs_exist_ok=True)
         _copy(root / "before.duckdb", root / "incremental.duckdb")
-        runs.append(_child(RESOLVE, str(base), str(root / "incremental.duckdb"), "1",
+        runs.append(run_child(RESOLVE, str(base), str(root / "incremental.duckdb"), "1",
                            "1" if args.compare else "0"))
     inc = sorted(runs, key=lambda r: r["wall_s"])[len(runs) // 2]
     if len(runs) > 1:
@@ -230,12 +221,12 @@ def main() -> None:
     if args.compare:
         # on a copy of the warehouse before: ids carry over the same way, so they compare
         _copy(root / "before.duckdb", root / "full_after.duckdb")
-        both = _child(RESOLVE, str(base), str(root / "full_after.duckdb"), "0", "1")
+        both = run_child(RESOLVE, str(base), str(root / "full_after.duckdb"), "0", "1")
         shutil.copytree(root / "artefacts_before", base / "artefacts", dirs_exist_ok=True)
         _print_run("full (all)", both)
         print(f"  incremental / full (all) time: {inc['wall_s'] / both['wall_s']:.1%} "
               f"(load average now {os.getloadavg()[0]:.1f})")
-        agreement = _child(AGREEMENT, str(root / "incremental.duckdb"),
+        agreement = run_child(AGREEMENT, str(root / "incremental.duckdb"),
                            str(root / "full_after.duckdb"))
         print(f"  incremental vs full on all data: pairwise P/R/F1 "
               f"{agreement['precision']:.4f} / {agreement['recall']:.4f} / "

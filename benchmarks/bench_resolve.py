@@ -12,29 +12,18 @@ inflated by generation. Target on 2 cores: 1M records in under 3 minutes, peak u
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from _child import run_child
+
 # The generator writes about this many source records per simulated person (all channels).
 RECORDS_PER_PERSON = 12.2
 
-
-def _child(code: str, *args: str) -> dict:
-    """Run `code` in a fresh interpreter; it prints one JSON line last."""
-    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, text=True,
-                          capture_output=True, check=False)
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stderr)
-        raise SystemExit(f"child failed with exit code {proc.returncode}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 # Both children load the project's cdp.yaml with the data directory moved to the benchmark's.
@@ -82,11 +71,11 @@ def main() -> None:
 
     people = max(1, math.ceil(args.records / RECORDS_PER_PERSON))
     root = args.workdir / f"records{args.records}_seed{args.seed}_noise{args.noise}"
-    prepared = _child(PREPARE, str(root), str(people), str(args.seed), str(args.noise))
+    prepared = run_child(PREPARE, str(root), str(people), str(args.seed), str(args.noise))
     if prepared:
         print(f"prepared {people:,} people: generate {prepared['generate_s']:.1f}s, "
               f"ingest {prepared['ingest_s']:.1f}s  ({root})")
-    result = _child(RESOLVE, str(root), "1" if args.evaluate else "0")
+    result = run_child(RESOLVE, str(root), "1" if args.evaluate else "0")
     f = result["figures"]
     records = sum(f["rows_in"].values())
     print(f"resolve on {os.cpu_count()} cores, {people:,} people")
