@@ -105,7 +105,6 @@ print(json.dumps({"wall_s": wall, "cpu_s": cpu, "records": records, "phases": ph
 """
 
 
-
 def _pairs(values: list[str]) -> dict[str, str]:
     out = {}
     for value in values:

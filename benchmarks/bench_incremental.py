@@ -92,7 +92,6 @@ def land_late_files(landing: Path, holdback: Path) -> None:
             shutil.move(str(path), target)
 
 
-
 GENERATE = """
 import json, sys
 from cdp.config import load_settings

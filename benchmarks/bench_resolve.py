@@ -25,7 +25,6 @@ from _child import run_child
 RECORDS_PER_PERSON = 12.2
 
 
-
 # Both children load the project's cdp.yaml with the data directory moved to the benchmark's.
 PREPARE = """
 import json, sys, time
