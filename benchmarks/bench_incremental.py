@@ -26,7 +26,11 @@ import tempfile
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from _child import run_child
+
+try:  # run as a script: this folder is on sys.path
+    from _child import run_child
+except ImportError:  # imported as benchmarks.<name> (tests/identity imports bench_incremental)
+    from benchmarks._child import run_child
 
 REPO = Path(__file__).resolve().parents[1]
 RECORDS_PER_PERSON = 12.2  # source records the generator writes per person (all channels)

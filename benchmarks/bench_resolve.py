@@ -19,7 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from _child import run_child
+try:  # run as a script: this folder is on sys.path
+    from _child import run_child
+except ImportError:  # imported as benchmarks.<name> (tests/identity imports bench_incremental)
+    from benchmarks._child import run_child
 
 # The generator writes about this many source records per simulated person (all channels).
 RECORDS_PER_PERSON = 12.2
