@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from cdp.config import ConfigError, Settings, load_settings
@@ -27,10 +28,11 @@ def print_summary(summary: StepSummary) -> None:
     table.add_column(style="bold")
     table.add_column(overflow="fold")  # long values (file paths) wrap, never cut to "…"
     for label, value in summary.rows:
-        table.add_row(label, f"{value:,}" if isinstance(value, int) else str(value))
+        # values and notes are data (file names, gate subjects): never read as rich markup
+        table.add_row(escape(label), f"{value:,}" if isinstance(value, int) else escape(str(value)))
     console.print(table)
     for note in summary.notes:
-        console.print(f"  {note}")
+        console.print(f"  {escape(note)}")
 
 
 def _run(step: Callable[[], StepSummary]) -> StepSummary:
@@ -40,7 +42,7 @@ def _run(step: Callable[[], StepSummary]) -> StepSummary:
         # A step that failed part-way still says what it did (e.g. the files that did load).
         if partial := getattr(exc, "summary", None):
             print_summary(partial)
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")
         sys.exit(1)
     print_summary(summary)
     if not summary.ok:
@@ -62,7 +64,7 @@ def _settings(ctx: click.Context) -> Settings:
     try:
         return load_settings(ctx.obj.get("config_path"))
     except ConfigError as exc:
-        console.print(f"[bold red]config error:[/] {exc}")
+        console.print(f"[bold red]config error:[/] {escape(str(exc))}")
         sys.exit(2)
 
 
@@ -175,7 +177,7 @@ def sync(ctx: click.Context, segments: tuple[str, ...], destinations: tuple[str,
 
     allowed, reason = activation_allowed(settings)
     if not allowed and not dry_run:
-        console.print(f"[bold red]error:[/] activation stopped: {reason}")
+        console.print(f"[bold red]error:[/] activation stopped: {escape(str(reason))}")
         sys.exit(1)
     _run(lambda: run_sync(settings, segments=list(segments) or None,
                           destinations=list(destinations) or None, full=full, dry_run=dry_run))
@@ -279,7 +281,7 @@ def run(ctx: click.Context, people: int, seed: int) -> None:
     def on_error(exc: Exception) -> None:
         if partial := getattr(exc, "summary", None):
             print_summary(partial)
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")
 
     started = time.perf_counter()
     summaries = run_pipeline(settings, people=people, seed=seed, on_step=print_summary,

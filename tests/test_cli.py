@@ -32,3 +32,17 @@ def test_explain_needs_one_or_two_references() -> None:
     result = CliRunner().invoke(cli, ["explain", "a", "b", "c"], obj={})
     assert result.exit_code != 0
     assert "one customer id, or two records" in result.output
+
+
+def test_summary_prints_brackets_literally(capsys) -> None:
+    # rich would read "[email]" as markup and drop it; summaries carry file names and subjects
+    from cdp.cli import print_summary
+    from cdp.summary import StepSummary
+
+    summary = StepSummary(title="ingest")
+    summary.rows.append(("file", "crm [export].csv"))
+    summary.notes.append("web [email]: 2 rows quarantined")
+    print_summary(summary)
+    out = capsys.readouterr().out
+    assert "crm [export].csv" in out
+    assert "web [email]: 2 rows quarantined" in out
