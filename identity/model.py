@@ -205,12 +205,18 @@ def train(engine: Engine, input_table: str, artefacts: Path) -> tuple[Linker | N
                             min(U_SAMPLE_PAIRS, max(MIN_U_SAMPLE_PAIRS, all_pairs // 10)))
     linker = Linker(sdf, u_settings, log_level=logging.ERROR)
     report.comparisons = sum(b["added_comparisons"] for b in report.blocking if b["kept"])
+    default_prior = linker._settings_obj._probability_two_random_records_match
     try:
         linker.training.estimate_probability_two_random_records_match(
             [block_on("email"), block_on("phone"),
              block_on("first_name", "last_name", "birth_date")], recall=0.7)
     except ValueError as exc:  # too few records for the estimate: keep Splink's default prior
         logger.info("prior not estimated: %s", exc)
+    if not linker._settings_obj._probability_two_random_records_match:
+        # No deterministic match at all (tiny or all-distinct data): a prior of 0 would mean
+        # "nothing can match" and breaks Splink's weights (1 / prior); keep the default.
+        logger.info("prior not estimated: the deterministic rules found no match")
+        linker._settings_obj._probability_two_random_records_match = default_prior
     report.probability_two_random_records_match = (
         linker._settings_obj._probability_two_random_records_match)
     for rule in TRAINING_RULES:
