@@ -95,12 +95,18 @@ def ingest(ctx: click.Context, channels: tuple[str, ...]) -> None:
 @click.option("--incremental", is_flag=True,
               help="Link only newly ingested batches to the existing customers (a periodic "
                    "full run remains the reference).")
+@click.option("--auto", is_flag=True,
+              help="Incremental, unless a full run is due (none yet, older than "
+                   "identity.full_resolve_every_days, or identity settings changed).")
 @click.pass_context
-def resolve(ctx: click.Context, incremental: bool) -> None:
+def resolve(ctx: click.Context, incremental: bool, auto: bool) -> None:
     """Identity resolution -> customers and golden profiles, with stable customer ids."""
+    if incremental and auto:
+        raise click.UsageError("--incremental and --auto exclude each other")
     settings = _settings(ctx)
-    from identity import resolve as run_resolve
-    _run(lambda: run_resolve(settings, incremental=incremental))
+    from identity.schedule import resolve_in_mode
+    mode = "auto" if auto else "incremental" if incremental else "full"
+    _run(lambda: resolve_in_mode(settings, mode))
 
 
 @cli.command()

@@ -129,6 +129,10 @@ class IdentitySettings(_Strict):
     junk_values: dict[str, list[str]] = Field(default_factory=dict)
     match_threshold: float = 0.95
     source_trust: list[str] = Field(default_factory=list)
+    # Scheduled resolves (`cdp run`, the cdp_identity DAG): "full" every time, or "auto":
+    # incremental, with a full run when due (identity/schedule.py)
+    scheduled_mode: Literal["full", "auto"] = "full"
+    full_resolve_every_days: float = Field(default=7, gt=0)
 
 
 class WarehouseSettings(_Strict):

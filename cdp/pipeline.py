@@ -25,9 +25,9 @@ def pipeline_steps(settings: Settings, people: int = 2000, seed: int = 42) -> li
         return run(settings)
 
     def resolve() -> StepSummary:
-        from identity import resolve as run
+        from identity.schedule import resolve_in_mode
 
-        return run(settings)
+        return resolve_in_mode(settings)  # identity.scheduled_mode: full, or auto
 
     def evaluate() -> StepSummary:
         from identity import evaluate as run

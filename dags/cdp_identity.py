@@ -11,7 +11,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import chain, dag, get_current_context, task
+from airflow.sdk import Param, chain, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowSkipException
 from cdp_dags import assets, common, gates
 
 from cdp.config import CONFIG_ENV, Settings
@@ -37,7 +38,14 @@ profiles. Runs whenever any channel has new raw data.
 
 **Outputs**: the `identity` schema of the warehouse (identity_records, identity_links,
 identity_clusters, golden_profiles); Asset `identity` (`{uri}`), published only after the
-identity gates pass; it schedules `cdp_warehouse`. XCom: the resolve figures.
+identity gates pass (skipped when an incremental run found nothing new); it schedules
+`cdp_warehouse`. XCom: the resolve figures.
+
+**Mode** (param `mode`, default `identity.scheduled_mode` of cdp.yaml): `full` recomputes
+everything; `auto` links only new batches (`cdp resolve --incremental`) unless a full run is
+due (none yet, the last older than `identity.full_resolve_every_days`, or the identity
+settings changed); `incremental` forces it. Trigger with `{{"mode": "full"}}` to force a full
+run. On `engine: spark` every run is full.
 
 **Engines**: on `engine: duckdb` the task calls `identity.resolve` in the worker. On
 `engine: spark` it spark-submits `{jobs}/{job}` with `--config <cdp.yaml>`, the Spark conf of
@@ -89,6 +97,10 @@ def build_dag(settings: Settings) -> Any:
         description="Identity resolution: raw lake -> customers and golden profiles",
         schedule=assets.any_of(assets.raw_assets(settings)),
         max_active_runs=1,
+        params={} if spark else {"mode": Param(
+            settings.identity.scheduled_mode, enum=["full", "auto", "incremental"],
+            description="full: recompute everything; auto: incremental unless a full run "
+                        "is due; incremental: only new batches")},
         **common.dag_kwargs(doc, tags=["identity", f"engine:{settings.engine}"],
                             deadline_hours=2),
     )
@@ -99,11 +111,12 @@ def build_dag(settings: Settings) -> Any:
 
         @task(pool=common.WAREHOUSE_POOL)
         def resolve() -> dict[str, Any]:
-            """`identity.resolve(settings)`, exactly what `cdp resolve` runs."""
-            from identity import resolve as run_resolve
+            """What `cdp resolve` runs, in the run's `mode` (full, auto or incremental)."""
+            from identity.schedule import resolve_in_mode
 
             current = common.settings()
-            return common.run_step(lambda: run_resolve(current))
+            mode = get_current_context()["params"]["mode"]
+            return common.run_step(lambda: resolve_in_mode(current, mode))
 
         @task
         def identity_gates() -> dict[str, Any]:
@@ -113,6 +126,8 @@ def build_dag(settings: Settings) -> Any:
         def publish() -> dict[str, Any]:
             """Announce new identity tables, with a few figures of the resolve run."""
             figures = get_current_context()["ti"].xcom_pull(task_ids="resolve") or {}
+            if figures.get("up_to_date"):  # an incremental run found no new batch
+                raise AirflowSkipException("nothing new resolved: nothing to publish")
             extra = {key: figures[key] for key in ("customers", "records", "singletons")
                      if key in figures}
             get_current_context()["outlet_events"][identity].extra = extra

@@ -46,3 +46,9 @@ def test_summary_prints_brackets_literally(capsys) -> None:
     out = capsys.readouterr().out
     assert "crm [export].csv" in out
     assert "web [email]: 2 rows quarantined" in out
+
+
+def test_resolve_modes_exclude_each_other() -> None:
+    result = CliRunner().invoke(cli, ["resolve", "--incremental", "--auto"], obj={})
+    assert result.exit_code == 2
+    assert "exclude each other" in result.output

@@ -133,6 +133,10 @@ def chain(dagbag: Any, airflow_env: AirflowEnv) -> Iterator[dict[str, Any]]:
         for name in settings.channels:
             runs[f"ingest_{name}"] = run(dagbag, f"cdp_ingest_{name}")
         runs["identity"] = run(dagbag, "cdp_identity")
+        # Triggered in auto mode with nothing new: an incremental run, nothing published.
+        # (Before the warehouse DAG: cosmos' dbt-duckdb keeps the warehouse open in this
+        # process, which a worker process would not.)
+        runs["identity_auto"] = run(dagbag, "cdp_identity", run_conf={"mode": "auto"})
         runs["warehouse"] = run(dagbag, "cdp_warehouse")
         runs["activation"] = run(dagbag, "cdp_activation")
         # A second ingestion run finds nothing new: it must not announce new raw data.
@@ -173,6 +177,17 @@ def test_identity_resolves_customers_and_announces_them(chain: dict[str, Any]) -
     for gate in ("raw_gates", "identity_gates"):
         (result,) = xcom(runs["identity"], gate)
         assert result["skipped"] is (not GATES_INSTALLED)
+
+
+def test_identity_in_auto_mode_runs_incremental_and_publishes_only_news(
+        chain: dict[str, Any]) -> None:
+    runs = chain["runs"]
+    (first,) = xcom(runs["identity"], "resolve")
+    assert first["mode"] == "full"  # the DAG's default: identity.scheduled_mode
+    (auto,) = xcom(runs["identity_auto"], "resolve")
+    assert auto["mode"] == "incremental" and auto["up_to_date"] is True
+    assert runs["identity_auto"].get_task_instance("publish").state == "skipped"
+    assert len(asset_events()["identity"]) == 1
 
 
 def test_the_warehouse_dag_builds_every_segment_table(chain: dict[str, Any]) -> None:
