@@ -68,9 +68,11 @@ def resolve_in_mode(settings: Settings, mode: str = "scheduled") -> StepSummary:
 
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}")
+    asked = mode
     if mode == "scheduled":
         mode = settings.identity.scheduled_mode
-    choice = choose_mode(settings) if mode == "auto" else Choice(mode, "asked for")
+    choice = (choose_mode(settings) if mode == "auto" else
+              Choice(mode, "identity.scheduled_mode" if asked == "scheduled" else "asked for"))
     summary = resolve(settings, incremental=choice.mode == "incremental")
     summary.notes.append(f"{choice.mode} resolve: {choice.reason}")
     summary.figures["mode"] = choice.mode
