@@ -231,19 +231,31 @@ def load_settings(path: Path | str | None = None, env: dict[str, str] | None = N
         raise ConfigError(f"{config_path}: {exc}") from exc
 
 
+def _nested_keys(name: str) -> tuple[str, ...]:
+    """The config keys a `CDP__A__B__C` variable sets: lower-cased, `__` between levels.
+
+    Under `spark.conf` the rest of the name is one Spark key, and Spark keys are dotted and
+    case-sensitive (`spark.sql.autoBroadcastJoinThreshold`): a dot may be written `__` (shells
+    allow no dots in names), and the key keeps its case unless it is written all in capitals
+    (`CDP__SPARK__CONF__SPARK__SQL__SHUFFLE__PARTITIONS`), which is read as lower case."""
+    parts = name[len(NESTED_ENV_PREFIX):].split("__")
+    if len(parts) >= 3 and [p.lower() for p in parts[:2]] == ["spark", "conf"]:
+        key = ".".join(parts[2:])
+        return ("spark", "conf", key.lower() if key.isupper() else key)
+    return tuple(part.lower() for part in parts)
+
+
 def apply_env_overrides(data: dict[str, Any], env: dict[str, str] | os._Environ[str]) -> None:
-    """Shorthands (`CDP_ENGINE`) and nested keys (`CDP__IDENTITY__MATCH_THRESHOLD`), in place.
+    """Shorthands (`CDP_ENGINE`) and nested keys (`CDP__IDENTITY__MATCH_THRESHOLD`,
+    `CDP__SPARK__CONF__spark__sql__autoBroadcastJoinThreshold`: see `_nested_keys`), in place.
 
     Values are parsed as YAML scalars so `0.9` is a number and `true` a boolean.
     """
     overrides: list[tuple[tuple[str, ...], str]] = [
         (keys, env[name]) for name, keys in SHORTHAND_ENV.items() if name in env
     ]
-    overrides += [
-        (tuple(part.lower() for part in name[len(NESTED_ENV_PREFIX):].split("__")), value)
-        for name, value in env.items()
-        if name.startswith(NESTED_ENV_PREFIX)
-    ]
+    overrides += [(_nested_keys(name), value) for name, value in env.items()
+                  if name.startswith(NESTED_ENV_PREFIX)]
     for keys, value in overrides:
         node = data
         for key in keys[:-1]:

@@ -59,6 +59,22 @@ def test_environment_overrides_shorthand_and_nested(tmp_path: Path) -> None:
     assert settings.spark.conf["spark.sql.shuffle.partitions"] == "4"
 
 
+def test_spark_conf_keys_from_environment_keep_their_case(tmp_path: Path) -> None:
+    # Spark conf keys are case-sensitive: a lower-cased autobroadcastjointhreshold is ignored
+    env = {
+        "CDP__SPARK__CONF__spark__sql__autoBroadcastJoinThreshold": "-1",  # shell-safe form
+        "CDP__SPARK__CONF__spark.driver.extraJavaOptions": "-Xss4m",  # dots written as such
+        "CDP__SPARK__CONF__spark__executorEnv__PYSPARK_PYTHON": "/opt/py",
+        "CDP__SPARK__CONF__SPARK__EXECUTOR__MEMORY": "2g",  # all capitals: read as lower case
+    }
+    conf = load_settings(write_config(tmp_path), env=env).spark.conf
+    assert conf["spark.sql.autoBroadcastJoinThreshold"] == "-1"
+    assert conf["spark.driver.extraJavaOptions"] == "-Xss4m"
+    assert conf["spark.executorEnv.PYSPARK_PYTHON"] == "/opt/py"
+    assert conf["spark.executor.memory"] == "2g"
+    assert not any(k != k.strip() or "__" in k for k in conf)
+
+
 def test_config_file_from_environment_variable(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("CDP_CONFIG", str(write_config(tmp_path)))
     assert load_settings().root == tmp_path
