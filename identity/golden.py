@@ -78,9 +78,10 @@ def build_golden_profiles(engine: Engine, settings: Settings) -> None:
     customer_id) and `customer_rows` (source rows with customer_id, event time and consent)."""
     _trust_table(engine, settings)
     for attr in ATTRIBUTES:
-        engine.create_table(f"golden_{attr}", _attribute_sql(attr))
+        # each is read once, by golden_profiles below: an engine may inline it there
+        engine.create_table(f"golden_{attr}", _attribute_sql(attr), single_use=True)
     for flag in CONSENTS:
-        engine.create_table(f"golden_{flag}", _consent_sql(flag))
+        engine.create_table(f"golden_{flag}", _consent_sql(flag), single_use=True)
     parts = [*ATTRIBUTES, *CONSENTS]
     joins = "\n".join(f"left join golden_{p} using (customer_id)" for p in parts)
     single = ", ".join(

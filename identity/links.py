@@ -155,7 +155,7 @@ def build_match_records(engine: Engine, settings: Settings) -> None:
     engine.create_table("match_records_base", f"""
         select {", ".join(f"r.{c}" for c in others)}, {", ".join(cleaned)}
         from records r
-        {" ".join(joins)}""")
+        {" ".join(joins)}""", single_use=True)
     any_id = " or ".join(f"{k} is not null" for k in IDENTIFIERS)
     engine.create_table("match_records", f"""
         select *,

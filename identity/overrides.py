@@ -261,7 +261,8 @@ def apply_shared_identifiers(engine: Engine, overrides: Sequence[dict[str, Any]]
                case when s.value is not null and c.class <> 'junk' then 'shared'
                     else c.class end as class
         from identifier_classes c
-        left join steward_shared s on s.kind = c.kind and s.value = c.value""")
+        left join steward_shared s on s.kind = c.kind and s.value = c.value""",
+                        single_use=True)
     changed = int(engine.scalar("""
         select count(*) from identifier_classes c
         join steward_shared s on s.kind = c.kind and s.value = c.value
@@ -271,7 +272,7 @@ def apply_shared_identifiers(engine: Engine, overrides: Sequence[dict[str, Any]]
     engine.create_table("shared_members_kept", """
         select m.* from shared_members m
         left join steward_shared s on s.kind = m.kind and s.value = m.value
-        where s.value is null""")
+        where s.value is null""", single_use=True)
     engine.create_table("shared_members", "select * from shared_members_kept")
     engine.drop_table("shared_members_kept")
     return changed

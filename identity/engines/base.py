@@ -18,8 +18,9 @@ class Engine(Protocol):
         """Run one statement."""
 
     def create_table(self, name: str, select_sql: str,
-                     params: Sequence[Any] | None = None) -> None:
-        """Create (or replace) working table `name` from a query."""
+                     params: Sequence[Any] | None = None, *, single_use: bool = False) -> None:
+        """Create (or replace) working table `name` from a query. `single_use`: one later
+        query reads it, so an engine may leave it a view that query computes."""
 
     def drop_table(self, name: str) -> None:
         """Forget a working table."""

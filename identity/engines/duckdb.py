@@ -39,7 +39,8 @@ class DuckDBEngine:
         self.con.execute(sql, list(params or []))
 
     def create_table(self, name: str, select_sql: str,
-                     params: Sequence[Any] | None = None) -> None:
+                     params: Sequence[Any] | None = None, *, single_use: bool = False) -> None:
+        # always a table (`single_use` is for engines whose tables cost a job each)
         self.con.execute(f'create or replace table "{name}" as {select_sql}', list(params or []))
 
     def drop_table(self, name: str) -> None:
