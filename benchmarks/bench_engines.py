@@ -119,7 +119,7 @@ def _pairs(values: list[str]) -> dict[str, str]:
 
 def _config(data: Path, landing: str, engine: str, conf: dict[str, str]) -> Path:
     """cdp.yaml with the data directory, landing folder, engine and Spark conf of one run
-    (a file, not environment overrides: those lower-case keys such as extraJavaOptions)."""
+    (a file, so the children's configuration is on disk to inspect)."""
     config = yaml.safe_load((REPO / "cdp.yaml").read_text(encoding="utf-8"))
     config["engine"] = engine
     config["paths"].update(data_dir=str(data), landing=landing)

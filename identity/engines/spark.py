@@ -7,7 +7,11 @@ Parameters stay parameters (`?`, bound by Spark).
 
 Working tables are materialised when created, so later queries neither recompute them nor drag
 their lineage along (plans of 60 chained tables would take longer to optimise than to run):
-`CDP_SPARK_MATERIALISE` chooses how (see `MATERIALISE`). Splink's own intermediate tables are
+`CDP_SPARK_MATERIALISE` chooses how (see `MATERIALISE`). Each materialisation is a Spark job
+(0.1-1 s locally, whatever the size), so tables the pipeline reads only once (`single_use`) stay
+plain views computed by their reader, and tables from Arrow are not materialised at all (their
+data is already in the JVM). EM's iterations over Splink's agreement-pattern counts run on the
+driver (`CdpSparkAPI`). Splink's own intermediate tables are
 persisted in memory locally and written as Parquet under the run's checkpoint folder on a
 cluster (`CDP_SPARK_SPLINK_LINEAGE`, Splink's `break_lineage_method`).
 
@@ -97,8 +101,14 @@ class SparkEngine:
         self._sql(sql, params).collect()
 
     def create_table(self, name: str, select_sql: str,
-                     params: Sequence[Any] | None = None) -> None:
-        self._store(name, self._sql(select_sql, params))
+                     params: Sequence[Any] | None = None, *, single_use: bool = False) -> None:
+        frame = self._sql(select_sql, params)
+        if single_use:
+            # a plain view: its one reader computes it in its own job, which saves this one
+            # (a view stores its analysed plan, so the tables it reads may be dropped first)
+            self._replace(name, frame)
+        else:
+            self._store(name, frame)
 
     def drop_table(self, name: str) -> None:
         self.spark.catalog.dropTempView(name)
@@ -114,12 +124,27 @@ class SparkEngine:
         return self._sql(sql, params).toArrow()
 
     def from_arrow(self, name: str, table: pa.Table) -> None:
-        self._store(name, self.spark.createDataFrame(table))
+        # the Arrow batches are sent to the JVM and kept there as they are: nothing to
+        # compute, so nothing to materialise (that was a job per table)
+        self._replace(name, self.spark.createDataFrame(table))
 
     def register_parquet(self, name: str, files: Sequence[Path]) -> None:
-        # mergeSchema: columns unified by name across files (as DuckDB's union_by_name)
-        frame = self.spark.read.option("mergeSchema", "true").parquet(*map(str, files))
-        frame.createOrReplaceTempView(name)
+        # Spark infers a Parquet schema in a job of its own (one per channel). The files'
+        # footers are read here instead: when the batches share one schema (the usual case)
+        # Spark is given it; otherwise mergeSchema unifies columns by name, as DuckDB's
+        # union_by_name does.
+        import pyarrow.parquet as pq
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        schemas = {pq.read_schema(f) for f in files}
+        reader = self.spark.read
+        if len(schemas) == 1:
+            # timestamps without a time zone (isAdjustedToUTC=false) as TIMESTAMP_NTZ, as
+            # Spark's own inference reads them
+            reader = reader.schema(from_arrow_schema(schemas.pop(), prefer_timestamp_ntz=True))
+        else:
+            reader = reader.option("mergeSchema", "true")
+        reader.parquet(*map(str, files)).createOrReplaceTempView(name)
 
     def columns(self, name: str) -> list[str]:
         return list(self.spark.table(name).columns)
@@ -147,6 +172,9 @@ class SparkEngine:
             frame = frame.checkpoint(eager=True)
         else:
             frame = frame.localCheckpoint(eager=self.materialise == "local_checkpoint")
+        self._replace(name, frame)
+
+    def _replace(self, name: str, frame: Any) -> None:
         old = self._frames.pop(name, None)
         frame.createOrReplaceTempView(name)
         self._frames[name] = frame
@@ -222,21 +250,83 @@ def register_duckdb_similarity(spark: Any) -> None:
     spark.udf.register("damerau_levenshtein", _on_bytes("DamerauLevenshtein.distance", None))
 
 
+PATTERN_COUNTS = "__splink__agreement_pattern_counts"
+
+
 @functools.cache
 def _splink_api_class() -> type:
     from splink.backends.spark import SparkAPI
+    from splink.internals.input_column import InputColumn
+    from splink.internals.splink_dataframe import SplinkDataFrame
+
+    class DriverFrame(SplinkDataFrame):
+        """A small Splink result computed on the driver (an Arrow table, no Spark table)."""
+
+        def __init__(self, templated_name: str, table: pa.Table, db_api: Any) -> None:
+            super().__init__(templated_name, f"{templated_name}_driver", db_api)
+            self.table = table
+
+        @property
+        def columns(self) -> list[Any]:
+            return [InputColumn(c, sqlglot_dialect_str="duckdb") for c in self.table.column_names]
+
+        def validate(self) -> None:
+            pass
+
+        def _drop_table_from_database(self, force_non_splink_table: bool = False) -> None:
+            pass
+
+        def as_pyarrow_table(self, limit: int | None = None) -> pa.Table:
+            return self.table if limit is None else self.table.slice(0, limit)
+
+        def as_record_list(self, limit: int | None = None) -> list[dict[str, Any]]:
+            return self.as_pyarrow_table(limit).to_pylist()
+
+        def as_dict(self, limit: int | None = None) -> dict[str, list[Any]]:
+            return self.as_pyarrow_table(limit).to_pydict()
 
     class CdpSparkAPI(SparkAPI):
-        """Splink's Spark API that also keeps EM's agreement-pattern counts: Splink leaves them
-        a lazy query, so each of up to 20 EM iterations re-aggregated every comparison vector.
-        They are small (one row per pattern): one partition in executor memory."""
+        """Splink's Spark API, with EM's iterations over the agreement-pattern counts run on the
+        driver. Splink counts the comparison vectors per agreement pattern (one row per
+        pattern: a few thousand rows at most, whatever the data size) and then runs up to 20
+        iterations over those counts, each a Spark query and job (planning and scheduling a
+        tiny query: ~0.25 s each, ~26 per run). Here the counts are collected once and each
+        iteration's SQL runs in DuckDB in this process, as Splink already does for the next
+        step (`compute_proportions_for_new_parameters`), and as the DuckDB engine does: the
+        same SQL, so the same sums."""
+
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self._pattern_counts: dict[str, pa.Table] = {}
 
         def _break_lineage_and_repartition(self, spark_df: Any, templated_name: str,
                                            physical_name: str) -> Any:
-            spark_df = super()._break_lineage_and_repartition(spark_df, templated_name,
-                                                              physical_name)
-            if templated_name == "__splink__agreement_pattern_counts":
-                spark_df = spark_df.coalesce(1).localCheckpoint(eager=True)
-            return spark_df
+            if templated_name == PATTERN_COUNTS:
+                table = spark_df.toArrow()  # the one job; Spark keeps a copy for other readers
+                self._pattern_counts[physical_name] = table
+                return self.spark.createDataFrame(table)
+            return super()._break_lineage_and_repartition(spark_df, templated_name,
+                                                          physical_name)
+
+        def sql_pipeline_to_splink_dataframe(self, pipeline: Any) -> Any:
+            inputs = pipeline.input_dataframes
+            if (self.debug_mode or not inputs
+                    or any(df.physical_name not in self._pattern_counts for df in inputs)):
+                return super().sql_pipeline_to_splink_dataframe(pipeline)
+            import duckdb
+            import sqlglot
+
+            name = pipeline.output_table_name
+            # Splink's SQL is read as Spark's dialect (as SparkAPI does), written as DuckDB's
+            sql = sqlglot.transpile(pipeline.generate_cte_pipeline_sql(), read="spark",
+                                    write="duckdb")[0]
+            con = duckdb.connect()
+            try:
+                for df in inputs:
+                    con.register(df.physical_name, self._pattern_counts[df.physical_name])
+                table = con.sql(sql).to_arrow_table()
+            finally:
+                con.close()
+            return DriverFrame(name, table, self)
 
     return CdpSparkAPI
