@@ -69,8 +69,10 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def new_run_id(now: datetime) -> str:
-    """Sortable and unique: start time (UTC) and a random suffix."""
-    return f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    """Sortable and unique: start time (UTC) to the microsecond, and a random suffix. (To the
+    second, two runs in one second sorted by their suffixes: the "last run" could be the
+    first. An id of that older form still sorts before a later one of this form.)"""
+    return f"{now:%Y%m%dT%H%M%S.%f}-{uuid.uuid4().hex[:6]}"
 
 
 def utc_now() -> datetime:

@@ -8,6 +8,7 @@ unchanged input changes nothing.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from cdp.config import Settings
 from identity import resolve
 from identity.ids import customer_id, new_customer_id
 from identity.stable_ids import Overlap, assign_ids
+from identity.state import new_run_id
 from tests.identity.identity_state import (
     assert_consistent,
     customers,
@@ -89,6 +91,14 @@ def test_new_ids_never_reuse_an_id_issued_before() -> None:
     assert a.ids["k1"] != retired
     assert a.ids["k1"] == new_customer_id("k1", {retired})
     assert new_customer_id("k1", set()) == retired  # a fresh start gives the first choice
+
+
+def test_run_ids_sort_in_run_order_within_one_second() -> None:
+    # the last run is the greatest run id: two runs in one second must not sort by chance
+    start = datetime(2026, 11, 24, 7, 0, 0, 999)
+    ids = [new_run_id(start + timedelta(microseconds=i)) for i in range(50)]
+    assert sorted(ids) == ids and len(set(ids)) == 50
+    assert ids[0] > "20261124T070000-ffffff"  # an id of the older form sorts before
 
 
 # --- across real runs -----------------------------------------------------------------------
