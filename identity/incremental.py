@@ -104,6 +104,8 @@ SPLINK_TO_RECORD = {"first_name": "first_key", "first_canon": "first_canon",
                     "last_name": "last_key", "birth_date": "birth_date", "email": "email",
                     "phone": "phone", "postcode": "postcode", "city": "city_key",
                     "address": "address_key"}
+# New rows up to which the incremental run's working tables count as small (see _run).
+SMALL_BATCH_ROWS = 100_000
 CLASS_RANK = {"personal": 0, "shared": 1, "junk": 2}
 
 
@@ -150,7 +152,9 @@ def plan(settings: Settings, state: PreviousState) -> Plan:
         if path.stem in state.resolved_batches:
             continue
         try:
-            entry = pq.read_table(path, columns=["batch_id", "channel", "status"]).to_pylist()
+            # (ParquetFile: read_table would load pyarrow.dataset to read one small file)
+            entry = pq.ParquetFile(path).read(columns=["batch_id", "channel", "status"]
+                                              ).to_pylist()
         except (pa.ArrowException, OSError, KeyError):
             raise CdpError(f"load-log entry {path} is unreadable: restore it, or delete it and "
                            "that batch's raw/quarantine files to reload it") from None
@@ -218,6 +222,10 @@ def _run(engine: Engine, wh: Warehouse, settings: Settings, timer: PhaseTimer,
     with timer.phase("standardise"):
         load = _load_new_rows(engine, wh, settings, work)
         figures["rows_in"] = load
+        if engine.name == "duckdb" and sum(load.values()) < SMALL_BATCH_ROWS:
+            # every working table from here on is small (new records, the customers they
+            # touch): one DuckDB thread is faster than scheduling two (3.9 s -> 3.5 s at 1M)
+            engine.execute("set threads = 1")
         deleted = _map_new_rows(engine, wh)
     with timer.phase("link"):
         _reclassify(engine, wh, settings, work, state.overrides, deleted)
