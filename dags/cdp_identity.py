@@ -7,6 +7,7 @@ it is a spark-submit of `jobs/resolve_identity.py` through Airflow's Spark provi
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,15 @@ def jobs_dir() -> Path:
 
 def config_path() -> str:
     return str(Path(os.environ.get(CONFIG_ENV) or common.REPO_ROOT / "cdp.yaml").resolve())
+
+
+def last_run_figures(settings: Settings) -> dict[str, Any]:
+    """The figures the last resolve run logged in the warehouse (`identity.resolve_runs`):
+    what a spark-submit, which returns nothing to Airflow, reports."""
+    from identity.state import read_state
+
+    last = read_state(settings, with_clusters=False).last_run or {}
+    return {**json.loads(last.get("figures") or "{}"), "customers": last.get("customers")}
 
 
 def spark_resolve_task(settings: Settings) -> Any:
@@ -125,7 +135,9 @@ def build_dag(settings: Settings) -> Any:
         @task(outlets=[identity])
         def publish() -> dict[str, Any]:
             """Announce new identity tables, with a few figures of the resolve run."""
-            figures = get_current_context()["ti"].xcom_pull(task_ids="resolve") or {}
+            figures = get_current_context()["ti"].xcom_pull(task_ids="resolve")
+            if figures is None:  # spark-submit: the job's figures are in the run log
+                figures = last_run_figures(common.settings())
             if figures.get("up_to_date"):  # an incremental run found no new batch
                 raise AirflowSkipException("nothing new resolved: nothing to publish")
             extra = {key: figures[key] for key in ("customers", "records", "singletons")
