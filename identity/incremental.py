@@ -407,7 +407,9 @@ def _reclassify(engine: Engine, wh: Warehouse, settings: Settings, work: Plan,
              else pa.table({"kind": pa.array([], pa.string()),
                             "value": pa.array([], pa.string())}))
     fresh = steward.shared_values(work.removed_overrides)
-    values = pa.concat_tables([found, steward.shared_values(work.new_overrides), fresh])
+    # (Spark marks a literal column not-null: the schemas differ only in that)
+    values = pa.concat_tables([found, steward.shared_values(work.new_overrides), fresh],
+                              promote_options="permissive")
     pairs = sorted(set(zip(values.column("kind").to_pylist(), values.column("value").to_pylist(),
                            strict=True)))
     values = pa.table({"kind": pa.array([p[0] for p in pairs], pa.string()),
@@ -495,7 +497,8 @@ def _new_rule_links(engine: Engine, settings: Settings) -> None:
 # --- predict -------------------------------------------------------------------------------
 
 
-_RULE_PART = re.compile(r'^\(?\s*l\."(\w+)"\s*=\s*r\."(\w+)"\s*\)?$')
+# `l."x" = r."x"`, or `l.`x` = r.`x`` as a model saved on Spark quotes it
+_RULE_PART = re.compile(r'^\(?\s*l\.["`](\w+)["`]\s*=\s*r\.["`](\w+)["`]\s*\)?$')
 
 
 def blocking_columns(settings_json: dict[str, Any]) -> list[list[str]] | None:

@@ -206,3 +206,20 @@ def test_agreement_with_a_full_run_on_generated_data(tmp_path: Path) -> None:
     assert agreement["f1"] >= MIN_AGREEMENT_F1
     assert same_id >= MIN_AGREEMENT_F1
     assert inc_f1 >= full_f1 - MAX_F1_LOSS
+
+
+def test_blocking_columns_of_models_saved_on_either_engine() -> None:
+    from identity.incremental import blocking_columns
+
+    def rules(*texts: str) -> dict:
+        return {"blocking_rules_to_generate_predictions": [
+            {"blocking_rule": t, "sql_dialect": "any"} for t in texts]}
+
+    duckdb_model = rules('l."email" = r."email"',
+                         '(l."first_name" = r."first_name") AND (l."birth_date" = r."birth_date")')
+    spark_model = rules("l.`email` = r.`email`",
+                        "(l.`first_name` = r.`first_name`) AND (l.`birth_date` = r.`birth_date`)")
+    expected = [["email"], ["first_name", "birth_date"]]
+    assert blocking_columns(duckdb_model) == blocking_columns(spark_model) == expected
+    # a rule of another shape: every existing record is a candidate
+    assert blocking_columns(rules('substr(l."email", 1, 3) = substr(r."email", 1, 3)')) is None
