@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,7 @@ identity gates pass (skipped when an incremental run found nothing new); it sche
 everything; `auto` links only new batches (`cdp resolve --incremental`) unless a full run is
 due (none yet, the last older than `identity.full_resolve_every_days`, or the identity
 settings changed); `incremental` forces it. Trigger with `{{"mode": "full"}}` to force a full
-run. On `engine: spark` every run is full.
+run. On `engine: spark` the job takes the mode as `--mode`.
 
 **Engines**: on `engine: duckdb` the task calls `identity.resolve` in the worker. On
 `engine: spark` it spark-submits `{jobs}/{job}` with `--config <cdp.yaml>`, the Spark conf of
@@ -64,12 +65,17 @@ def config_path() -> str:
     return str(Path(os.environ.get(CONFIG_ENV) or common.REPO_ROOT / "cdp.yaml").resolve())
 
 
-def last_run_figures(settings: Settings) -> dict[str, Any]:
-    """The figures the last resolve run logged in the warehouse (`identity.resolve_runs`):
-    what a spark-submit, which returns nothing to Airflow, reports."""
+def last_run_figures(settings: Settings, since: datetime) -> dict[str, Any]:
+    """The figures of the last resolve run in the warehouse's run log
+    (`identity.resolve_runs`), or `up_to_date` when no run finished after `since`: what a
+    spark-submit, which returns nothing to Airflow, did (an up-to-date incremental run logs
+    nothing)."""
     from identity.state import read_state
 
-    last = read_state(settings, with_clusters=False).last_run or {}
+    last = read_state(settings, with_clusters=False).last_run
+    # the run log's times are naive UTC
+    if last is None or last["finished_at"] < since.astimezone(UTC).replace(tzinfo=None):
+        return {"up_to_date": True}
     return {**json.loads(last.get("figures") or "{}"), "customers": last.get("customers")}
 
 
@@ -85,7 +91,7 @@ def spark_resolve_task(settings: Settings) -> Any:
         conn_id=SPARK_CONN_ID,
         # cdp.yaml's spark.conf, the Splink jar and the tuned defaults (cdp/spark.py)
         conf=spark_conf(settings),
-        application_args=["--config", config_path()],
+        application_args=["--config", config_path(), "--mode", "{{ params.mode }}"],
         env_vars={CONFIG_ENV: config_path(), "CDP_ENGINE": "spark"},
         name=f"{settings.project}-resolve-identity",
         pool=common.WAREHOUSE_POOL,
@@ -107,7 +113,7 @@ def build_dag(settings: Settings) -> Any:
         description="Identity resolution: raw lake -> customers and golden profiles",
         schedule=assets.any_of(assets.raw_assets(settings)),
         max_active_runs=1,
-        params={} if spark else {"mode": Param(
+        params={"mode": Param(
             settings.identity.scheduled_mode, enum=["full", "auto", "incremental"],
             description="full: recompute everything; auto: incremental unless a full run "
                         "is due; incremental: only new batches")},
@@ -135,9 +141,10 @@ def build_dag(settings: Settings) -> Any:
         @task(outlets=[identity])
         def publish() -> dict[str, Any]:
             """Announce new identity tables, with a few figures of the resolve run."""
-            figures = get_current_context()["ti"].xcom_pull(task_ids="resolve")
+            context = get_current_context()
+            figures = context["ti"].xcom_pull(task_ids="resolve")
             if figures is None:  # spark-submit: the job's figures are in the run log
-                figures = last_run_figures(common.settings())
+                figures = last_run_figures(common.settings(), context["dag_run"].start_date)
             if figures.get("up_to_date"):  # an incremental run found no new batch
                 raise AirflowSkipException("nothing new resolved: nothing to publish")
             extra = {key: figures[key] for key in ("customers", "records", "singletons")

@@ -9,8 +9,7 @@ default) or `auto`. In `auto`, `cdp run` and the `cdp_identity` DAG link only th
   reference: it re-trains the model and re-decides every link);
 - the identity configuration changed since the last full run (identifiers, guards,
   threshold, survivorship, a channel's identity columns): the saved model and the existing
-  links were made under the old one;
-- `engine: spark` (incremental runs are built and tested on DuckDB only).
+  links were made under the old one.
 
 `cdp resolve` (full) and `cdp resolve --incremental` always do what they say; `cdp resolve
 --auto` decides as `auto` does.
@@ -81,9 +80,6 @@ def resolve_in_mode(settings: Settings, mode: str = "scheduled") -> StepSummary:
 
 def choose_mode(settings: Settings, now: datetime | None = None) -> Choice:
     """Full or incremental for the next resolve, and why (for the summary)."""
-    if settings.engine == "spark":
-        # incremental runs are built and tested on the DuckDB engine only
-        return Choice("full", "incremental runs are not supported on engine: spark")
     last_full = last_full_run(settings)
     if last_full is None:
         return Choice("full", "no previous full run")

@@ -1,6 +1,7 @@
 """Identity resolution as a Spark job: what `cdp resolve` runs, on `engine: spark`.
 
     spark-submit --master 'local[*]' jobs/resolve_identity.py --config cdp.yaml
+    spark-submit --master 'local[*]' jobs/resolve_identity.py --config cdp.yaml --mode auto
     spark-submit --master spark://host:7077 --conf spark.executor.memory=8g \
         jobs/resolve_identity.py --config /shared/cdp.yaml
 
@@ -13,17 +14,23 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Identity resolution on Spark.")
     parser.add_argument("--config", help="cdp.yaml (default: $CDP_CONFIG or the nearest one)")
+    parser.add_argument("--mode", default="scheduled",
+                        choices=["scheduled", "full", "incremental", "auto"],
+                        help="full, incremental (only new batches), auto (incremental unless "
+                             "a full run is due) or scheduled (identity.scheduled_mode, the "
+                             "default)")
     args = parser.parse_args(argv)
 
     from cdp.spark import run_job
-    from identity import resolve
+    from identity.schedule import resolve_in_mode
 
-    return run_job(args.config, resolve)
+    return run_job(args.config, partial(resolve_in_mode, mode=args.mode))
 
 
 if __name__ == "__main__":

@@ -193,7 +193,9 @@ def test_spark_engine_resolves_through_spark_submit_with_the_configured_conf(
     assert resolve.application.endswith("jobs/resolve_identity.py")
     assert Path(resolve.application).is_file()
     assert resolve._conn_id == "cdp_spark"
-    assert resolve.application_args == ["--config", str(airflow_env.config.resolve())]
+    assert resolve.application_args == ["--config", str(airflow_env.config.resolve()),
+                                        "--mode", "{{ params.mode }}"]
+    assert dag.params["mode"] == settings.identity.scheduled_mode
     assert resolve.env_vars["CDP_ENGINE"] == "spark"
     assert resolve.pool == WAREHOUSE_POOL and resolve.retries >= 3
     # Same gates around it as on DuckDB.

@@ -2,8 +2,9 @@
 
 Its `resolve` task is Airflow's SparkSubmitOperator: a real `spark-submit` of
 `jobs/resolve_identity.py` (its own driver JVM, master `local[2]` from the `cdp_spark`
-connection, conf from `cdp.spark.spark_conf`), between the same gates as on DuckDB. A small
-generated dataset is ingested first; the customers must be those of the library run on DuckDB.
+connection, conf from `cdp.spark.spark_conf`, `--mode` from the DAG's param), between the same
+gates as on DuckDB. A small generated dataset is ingested first; the customers must be those of
+the library run on DuckDB. A second run in auto mode finds nothing new and publishes nothing.
 """
 
 from __future__ import annotations
@@ -30,6 +31,12 @@ def _clusters(warehouse: Path) -> list[tuple]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return con.execute("select source, source_record_id, customer_id "
                            "from identity.identity_clusters order by all").fetchall()
+
+
+def _runs(warehouse: Path) -> list[tuple]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute("select mode, customers from identity.resolve_runs "
+                           "order by run_id").fetchall()
 
 
 def test_identity_dag_on_spark_submits_the_job_and_publishes(
@@ -68,6 +75,9 @@ def test_identity_dag_on_spark_submits_the_job_and_publishes(
     assert "engine:spark" in dag.tags
     with dag_test_mode(bag):
         dag_run = run(bag, "cdp_identity")
+        # in auto mode with nothing new the job runs incremental and writes nothing: nothing
+        # is published
+        auto_run = run(bag, "cdp_identity", run_conf={"mode": "auto"})
 
     states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
     assert states == dict.fromkeys(("raw_gates", "resolve", "identity_gates", "publish"),
@@ -81,3 +91,7 @@ def test_identity_dag_on_spark_submits_the_job_and_publishes(
     (extra,) = xcom(dag_run, "publish")
     assert extra["customers"] == len({c for _, _, c in clusters if c is not None})
     assert extra["records"] > 0
+    assert auto_run.get_task_instance("resolve").state == "success"
+    assert auto_run.get_task_instance("publish").state == "skipped"
+    runs = _runs(settings.resolved_paths.warehouse)
+    assert [mode for mode, _ in runs] == ["full"]  # the up-to-date run logged nothing

@@ -50,9 +50,9 @@ def test_auto_mode_chooses_full_until_incremental_is_valid(settings: Settings) -
         update={"match_threshold": 0.99})})
     assert choose_mode(stricter).reason == ("the identity configuration changed since the "
                                             "last full run")
-    # ... on the Spark engine, where incremental runs are not supported ...
+    # ... (not for the engine: incremental runs work on Spark too) ...
     spark = settings.model_copy(update={"engine": "spark"})
-    assert choose_mode(spark).mode == "full"
+    assert choose_mode(spark).mode == "incremental"
     # ... and when the saved model is gone
     (artefacts_dir(settings) / MODEL_FILE).unlink()
     assert choose_mode(settings).reason == "no saved Splink model"
