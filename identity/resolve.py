@@ -26,7 +26,7 @@ from cdp.lake import committed_batches
 from cdp.summary import StepSummary
 from identity import model
 from identity import overrides as steward
-from identity.cluster import MUST_LINK, Edge, Facts, Refusal, cluster_records
+from identity.cluster import MUST_LINK, Edge, Facts, Refusal, cluster_records, paused_gc
 from identity.engines import Engine, get_engine
 from identity.golden import build_golden_profiles
 from identity.links import (
@@ -205,6 +205,7 @@ def _run_figures(figures: dict[str, Any]) -> dict[str, Any]:
     return {k: figures[k] for k in keep if k in figures}
 
 
+@paused_gc()
 def cluster(engine: Engine, threshold: float, overrides: list[dict[str, Any]],
             facts_table: pa.Table | None = None, links: pa.Table | None = None) -> Clustered:
     """Guarded clustering in Python over the usable `match_records` and the links in

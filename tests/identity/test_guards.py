@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import date
 
-from identity.cluster import NAME_ONLY_GUARD, Edge, Facts, cluster_records
+import pytest
+
+from identity.cluster import NAME_ONLY_GUARD, Edge, Facts, cluster_records, paused_gc
 from identity.guards import (
     birth_dates_compatible,
     first_names_compatible,
@@ -129,3 +132,22 @@ def test_two_accounts_are_two_people_unless_the_person_evidence_says_otherwise()
     assert roots[2] == roots[3]
     assert roots[4] != roots[5]
     assert sorted(r.guard for r in refusals) == ["login_id", "loyalty_id"]
+
+
+def test_clustering_pauses_the_cycle_collector_and_restores_it() -> None:
+
+    seen = []
+    assert gc.isenabled()
+    with paused_gc():
+        seen.append(gc.isenabled())
+    assert seen == [False] and gc.isenabled()
+    gc.disable()  # a caller that paused it already keeps it paused
+    try:
+        with paused_gc():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    with pytest.raises(ValueError), paused_gc():  # restored when clustering fails too
+        raise ValueError
+    assert gc.isenabled()
