@@ -50,8 +50,9 @@ def _q(identifier: str) -> str:
 def load_source_rows(engine: Engine, settings: Settings,
                      batches: Collection[str] | None = None) -> LoadReport:
     """Working table `source_rows`: one row per source record (latest `_ingested_at` wins).
-    With `batches` (ids of committed batches), only their raw files are read (an incremental
-    run)."""
+    With `batches` (ids of committed batches the caller read from the load log: all of them
+    in a full run, the new ones in an incremental run), only their raw files are read;
+    without, each channel's committed batches are looked up in the load log."""
     report = LoadReport()
     selects: list[str] = []
     params: list[str] = []

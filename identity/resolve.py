@@ -113,7 +113,7 @@ def _run(engine: Engine, settings: Settings, timer: PhaseTimer) -> dict[str, Any
         # those of channels without identity fields or without accepted rows included
         committed = {b: ch for b, ch in committed_batches(settings).items()
                      if ch in settings.channels}
-        load = load_source_rows(engine, settings)
+        load = load_source_rows(engine, settings, batches=committed)  # log read once
         standardise_rows(engine, settings)
         collapse_records(engine, settings)
     figures["rows_in"] = load.rows_per_channel
