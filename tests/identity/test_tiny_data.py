@@ -26,3 +26,20 @@ def test_strangers_only_no_deterministic_matches(settings: Settings) -> None:
         customers = con.execute(
             "select count(distinct customer_id) from identity.identity_clusters").fetchall()[0][0]
     assert customers == len(PEOPLE)
+
+
+def test_a_raw_file_of_an_uncommitted_batch_is_not_resolved(settings: Settings) -> None:
+    from cdp.lake import load_log_path
+
+    write_batch(settings, "loyalty_members", [
+        dict(member_id="L1", first_name="Mehmet", last_name="Yılmaz", birth_date="01/07/1980",
+             email="mehmet@example.com")])
+    # an ingest that crashed before committing leaves a raw file with no load-log entry
+    leftover = write_batch(settings, "loyalty_members", [
+        dict(member_id="L2", first_name="Ayşe", last_name="Kaya", birth_date="12/03/1983",
+             email="ayse@example.com")])
+    load_log_path(settings, leftover).unlink()
+    assert resolve(settings).figures["rows_in"] == {"loyalty_members": 1}
+    with duckdb.connect(str(settings.resolved_paths.warehouse), read_only=True) as con:
+        ids = con.execute("select source_record_id from identity.identity_clusters").fetchall()
+    assert ids == [("L1",)]
