@@ -70,9 +70,9 @@ def last_run_figures(settings: Settings, since: datetime) -> dict[str, Any]:
     (`identity.resolve_runs`), or `up_to_date` when no run finished after `since`: what a
     spark-submit, which returns nothing to Airflow, did (an up-to-date incremental run logs
     nothing)."""
-    from identity.state import read_state
+    from identity.state import read_last_run
 
-    last = read_state(settings, with_clusters=False).last_run
+    last = read_last_run(settings)
     # the run log's times are naive UTC
     if last is None or last["finished_at"] < since.astimezone(UTC).replace(tzinfo=None):
         return {"up_to_date": True}

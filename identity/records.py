@@ -133,11 +133,10 @@ def standardise_rows(engine: Engine, settings: Settings, today: date | None = No
 
     engine.map_distinct("value_map", " union all ".join(inputs), ["kind", "a", "b", "c"],
                         standardise, _VALUE_MAP_OUTPUTS)
-    single = ["email", "phone", "birth_date", "country", "gender", "loyalty_id", "login_id",
-              "device_id", *CONSENTS]
+    single = [f for f in _SINGLE_VALUED if f not in ("city", "address")]  # one output each
     joins = "\n".join(
         f"left join value_map m_{f} on m_{f}.kind = '{f}' and m_{f}.a = s.{f}_raw"
-        for f in [*single, "city", "address"])
+        for f in _SINGLE_VALUED)
     engine.create_table("rows_std", f"""
         select s.source, s.source_record_id, s.event_at,
                n.t1 as first_name_in, n.t2 as last_name_in,
@@ -161,8 +160,8 @@ def standardise_rows(engine: Engine, settings: Settings, today: date | None = No
 # Fields standardised from their own raw value alone, and the value_map output holding each.
 _SINGLE_VALUED = ("email", "phone", "birth_date", "country", "city", "address", "gender",
                   "loyalty_id", "login_id", "device_id", *CONSENTS)
-_OUTPUT_OF = {"birth_date": "day", **{c: "flag" for c in CONSENTS}}
-_OUTPUT_OF.update({f: "t1" for f in _SINGLE_VALUED if f not in _OUTPUT_OF})
+_OUTPUT_OF = {f: "day" if f == "birth_date" else "flag" if f in CONSENTS else "t1"
+              for f in _SINGLE_VALUED}
 # value_map's outputs: two texts (a value and its key, or first and last name), a date, a flag
 _VALUE_MAP_OUTPUTS = pa.schema([("t1", pa.string()), ("t2", pa.string()),
                                 ("day", pa.date32()), ("flag", pa.bool_())])

@@ -115,6 +115,26 @@ def _token(con: duckdb.DuckDBPyConnection) -> tuple[Any, ...]:
     return (last, erased)
 
 
+def _last_run(con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
+    if not has_table(con, "resolve_runs"):
+        return None
+    rows = con.sql(f"select * from {SCHEMA}.resolve_runs order by run_id desc limit 1"
+                   ).to_arrow_table().to_pylist()
+    return rows[0] if rows else None
+
+
+def read_last_run(settings: Settings) -> dict[str, Any] | None:
+    """The run log's last row (`identity.resolve_runs`), or None: without the rest of the
+    state (registry, overrides, batches) that `read_state` reads."""
+    con = open_warehouse_if_any(settings)
+    if con is None:
+        return None
+    try:
+        return _last_run(con)
+    finally:
+        con.close()
+
+
 def read_state(settings: Settings, with_clusters: bool = True) -> PreviousState:
     """The previous run's state; empty when there is no warehouse or no previous run."""
     con = open_warehouse_if_any(settings)
@@ -123,10 +143,7 @@ def read_state(settings: Settings, with_clusters: bool = True) -> PreviousState:
         return state
     try:
         state.token = _token(con)
-        if has_table(con, "resolve_runs"):
-            rows = con.sql(f"select * from {SCHEMA}.resolve_runs order by run_id desc limit 1"
-                           ).to_arrow_table().to_pylist()
-            state.last_run = rows[0] if rows else None
+        state.last_run = _last_run(con)
         if has_table(con, "customer_ids"):
             registry = con.execute(
                 f"select customer_id, issued_seq, status from {SCHEMA}.customer_ids").fetchall()
