@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +51,9 @@ run. On `engine: spark` the job takes the mode as `--mode`.
 **Engines**: on `engine: duckdb` the task calls `identity.resolve` in the worker. On
 `engine: spark` it spark-submits `{jobs}/{job}` with `--config <cdp.yaml>`, the Spark conf of
 `spark.conf` in cdp.yaml, and the master of the Airflow connection `{conn}` (e.g.
-`AIRFLOW_CONN_CDP_SPARK='spark://spark-master:7077'`, or `local[*]` as its host).
+`AIRFLOW_CONN_CDP_SPARK='spark://spark-master:7077'`, or `local[*]` as its host). Either way
+the run log (`identity.resolve_runs`) names the DAG run that asked (`trigger`
+`airflow:<dag id>/<run id>`); on Spark, `publish` reads that run's figures from it.
 """
 
 
@@ -65,16 +66,20 @@ def config_path() -> str:
     return str(Path(os.environ.get(CONFIG_ENV) or common.REPO_ROOT / "cdp.yaml").resolve())
 
 
-def last_run_figures(settings: Settings, since: datetime) -> dict[str, Any]:
-    """The figures of the last resolve run in the warehouse's run log
-    (`identity.resolve_runs`), or `up_to_date` when no run finished after `since`: what a
-    spark-submit, which returns nothing to Airflow, did (an up-to-date incremental run logs
-    nothing)."""
+# Who asked for a resolve run, as its run log records it: the DAG run (not a clock: the Spark
+# driver's clock is not the scheduler's, and a `cdp resolve` run by hand in the meantime is
+# not this DAG run's)
+TRIGGER = "airflow:{dag_id}/{run_id}"
+
+
+def last_run_figures(settings: Settings, trigger: str) -> dict[str, Any]:
+    """The figures of the last resolve run `trigger` asked for, from the warehouse's run log
+    (`identity.resolve_runs`), or `up_to_date` when it logged none: what a spark-submit, which
+    returns nothing to Airflow, did (an up-to-date incremental run logs nothing)."""
     from identity.state import read_last_run
 
-    last = read_last_run(settings)
-    # the run log's times are naive UTC
-    if last is None or last["finished_at"] < since.astimezone(UTC).replace(tzinfo=None):
+    last = read_last_run(settings, trigger=trigger)
+    if last is None:
         return {"up_to_date": True}
     return {**json.loads(last.get("figures") or "{}"), "customers": last.get("customers")}
 
@@ -91,7 +96,9 @@ def spark_resolve_task(settings: Settings) -> Any:
         conn_id=SPARK_CONN_ID,
         # cdp.yaml's spark.conf, the Splink jar and the tuned defaults (cdp/spark.py)
         conf=spark_conf(settings),
-        application_args=["--config", config_path(), "--mode", "{{ params.mode }}"],
+        application_args=["--config", config_path(), "--mode", "{{ params.mode }}",
+                          "--trigger", TRIGGER.format(dag_id="{{ dag.dag_id }}",
+                                                      run_id="{{ run_id }}")],
         env_vars={CONFIG_ENV: config_path(), "CDP_ENGINE": "spark"},
         name=f"{settings.project}-resolve-identity",
         pool=common.WAREHOUSE_POOL,
@@ -131,8 +138,10 @@ def build_dag(settings: Settings) -> Any:
             from identity.schedule import resolve_in_mode
 
             current = common.settings()
-            mode = get_current_context()["params"]["mode"]
-            return common.run_step(lambda: resolve_in_mode(current, mode))
+            context = get_current_context()
+            trigger = TRIGGER.format(dag_id=context["dag"].dag_id, run_id=context["run_id"])
+            return common.run_step(lambda: resolve_in_mode(current, context["params"]["mode"],
+                                                           trigger))
 
         @task
         def identity_gates() -> dict[str, Any]:
@@ -144,7 +153,8 @@ def build_dag(settings: Settings) -> Any:
             context = get_current_context()
             figures = context["ti"].xcom_pull(task_ids="resolve")
             if figures is None:  # spark-submit: the job's figures are in the run log
-                figures = last_run_figures(common.settings(), context["dag_run"].start_date)
+                figures = last_run_figures(common.settings(), TRIGGER.format(
+                    dag_id=context["dag"].dag_id, run_id=context["run_id"]))
             if figures.get("up_to_date"):  # an incremental run found no new batch
                 raise AirflowSkipException("nothing new resolved: nothing to publish")
             extra = {key: figures[key] for key in ("customers", "records", "singletons")

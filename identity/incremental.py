@@ -167,7 +167,7 @@ def plan(settings: Settings, state: PreviousState) -> Plan:
     return Plan(batches, new, removed)
 
 
-def resolve_incremental(settings: Settings) -> StepSummary:
+def resolve_incremental(settings: Settings, trigger: str | None = None) -> StepSummary:
     """Link the newly ingested batches (and apply changed overrides) without recomputing
     everything; see the module docstring. Needs a previous run and its saved model."""
     started = time.perf_counter()
@@ -201,7 +201,7 @@ def resolve_incremental(settings: Settings) -> StepSummary:
     try:
         with progress:
             figures = _run(engine, Warehouse(con), settings, timer, state, work,
-                           model_file.read_text(encoding="utf-8"))
+                           model_file.read_text(encoding="utf-8"), trigger)
     finally:
         con.close()
         engine.close()
@@ -213,7 +213,8 @@ def resolve_incremental(settings: Settings) -> StepSummary:
 
 
 def _run(engine: Engine, wh: Warehouse, settings: Settings, timer: PhaseTimer,
-         state: PreviousState, work: Plan, model_json: str) -> dict[str, Any]:
+         state: PreviousState, work: Plan, model_json: str,
+         trigger: str | None = None) -> dict[str, Any]:
     started_at = utc_now()
     threshold = settings.identity.match_threshold
     figures: dict[str, Any] = {"new_batches": len(work.batches),
@@ -271,7 +272,7 @@ def _run(engine: Engine, wh: Warehouse, settings: Settings, timer: PhaseTimer,
     run = RunRecord(run_id=new_run_id(started_at), mode="incremental", started_at=started_at,
                     batches=work.batches, overrides_applied=clustered.overrides_applied,
                     counts={"source_records": sum(load.values()),
-                            "attached": figures["attached_records"]})
+                            "attached": figures["attached_records"]}, trigger=trigger)
     figures["run_id"] = run.run_id
     with timer.phase("write"):
         outputs = _outputs(engine, engine.columns("r_golden_old"))

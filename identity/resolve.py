@@ -70,7 +70,8 @@ class PhaseTimer:
                 self.progress.remove_task(task)
 
 
-def resolve(settings: Settings, incremental: bool = False) -> StepSummary:
+def resolve(settings: Settings, incremental: bool = False,
+            trigger: str | None = None) -> StepSummary:
     """Resolve every ingested source record into customers and golden profiles.
 
     Reads the raw lake, writes `identity.identity_records`, `identity_links`,
@@ -79,11 +80,12 @@ def resolve(settings: Settings, incremental: bool = False) -> StepSummary:
     the trained Splink model and charts to `{artefacts}/identity/`. Customer ids carry over
     from the previous run (`identity.stable_ids`); steward overrides are honoured.
     With `incremental`, only newly ingested batches are linked (`identity.incremental`).
+    `trigger` (e.g. the Airflow run that asked) is kept in the run log.
     """
     if incremental:
         from identity.incremental import resolve_incremental
 
-        return resolve_incremental(settings)
+        return resolve_incremental(settings, trigger)
     started = time.perf_counter()
     progress = Progress(SpinnerColumn(), TextColumn("resolve: {task.description}"),
                         TimeElapsedColumn(), transient=True, disable=not sys.stderr.isatty())
@@ -92,7 +94,7 @@ def resolve(settings: Settings, incremental: bool = False) -> StepSummary:
     figures: dict[str, Any] = {}
     try:
         with progress:
-            figures = _run(engine, settings, timer)
+            figures = _run(engine, settings, timer, trigger)
     finally:
         engine.close()
     figures["seconds"] = {k: round(v, 2) for k, v in timer.seconds.items()}
@@ -103,7 +105,8 @@ def resolve(settings: Settings, incremental: bool = False) -> StepSummary:
     return _summary(figures)
 
 
-def _run(engine: Engine, settings: Settings, timer: PhaseTimer) -> dict[str, Any]:
+def _run(engine: Engine, settings: Settings, timer: PhaseTimer,
+         trigger: str | None) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     artefacts = artefacts_dir(settings)
     started_at = utc_now()
@@ -166,7 +169,7 @@ def _run(engine: Engine, settings: Settings, timer: PhaseTimer) -> dict[str, Any
                     batches={**committed, **load.batches_read}, figures=_run_figures(figures),
                     overrides_applied=clustered.overrides_applied,
                     counts={"source_records": figures["rows_total"],
-                            "customers": figures["customers"]})
+                            "customers": figures["customers"]}, trigger=trigger)
     figures["run_id"] = run.run_id
     with timer.phase("write"):
         write_tables(settings, _outputs(engine, settings.identity.match_threshold),

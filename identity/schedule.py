@@ -60,9 +60,11 @@ def record_full_run(settings: Settings) -> None:
                       json.dumps({"fingerprint": settings_fingerprint(settings)}))
 
 
-def resolve_in_mode(settings: Settings, mode: str = "scheduled") -> StepSummary:
+def resolve_in_mode(settings: Settings, mode: str = "scheduled",
+                    trigger: str | None = None) -> StepSummary:
     """Resolve in `mode`: full, incremental, auto (`choose_mode` decides) or scheduled (what
-    `identity.scheduled_mode` says); the summary says which ran and why."""
+    `identity.scheduled_mode` says); the summary says which ran and why. `trigger` names who
+    asked (kept in the run log)."""
     from identity.resolve import resolve  # resolve imports this module
 
     if mode not in MODES:
@@ -72,7 +74,7 @@ def resolve_in_mode(settings: Settings, mode: str = "scheduled") -> StepSummary:
         mode = settings.identity.scheduled_mode
     choice = (choose_mode(settings) if mode == "auto" else
               Choice(mode, "identity.scheduled_mode" if asked == "scheduled" else "asked for"))
-    summary = resolve(settings, incremental=choice.mode == "incremental")
+    summary = resolve(settings, incremental=choice.mode == "incremental", trigger=trigger)
     summary.notes.append(f"{choice.mode} resolve: {choice.reason}")
     summary.figures["mode"] = choice.mode
     return summary

@@ -9,7 +9,8 @@
 - `steward_overrides`: must-link, cannot-link and shared-identifier overrides with author and
   reason; removing one deactivates it. Written by `cdp override`, read by resolve.
 - `resolve_runs`: one row per run: mode, times, batches read (JSON), ids created, merges,
-  splits, overrides applied, figures.
+  splits, overrides applied, figures (JSON; `trigger` in it names who asked for the run, e.g.
+  `airflow:cdp_identity/<run id>`).
 - `resolved_batches`: every lake batch the current identity tables reflect (an incremental run
   reads the others).
 
@@ -115,22 +116,27 @@ def _token(con: duckdb.DuckDBPyConnection) -> tuple[Any, ...]:
     return (last, erased)
 
 
-def _last_run(con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
+def _last_run(con: duckdb.DuckDBPyConnection,
+              trigger: str | None = None) -> dict[str, Any] | None:
     if not has_table(con, "resolve_runs"):
         return None
-    rows = con.sql(f"select * from {SCHEMA}.resolve_runs order by run_id desc limit 1"
-                   ).to_arrow_table().to_pylist()
+    where, params = "", []
+    if trigger is not None:
+        where, params = "where json_extract_string(figures, '$.trigger') = ?", [trigger]
+    rows = con.sql(f"select * from {SCHEMA}.resolve_runs {where} order by run_id desc limit 1",
+                   params=params or None).to_arrow_table().to_pylist()
     return rows[0] if rows else None
 
 
-def read_last_run(settings: Settings) -> dict[str, Any] | None:
-    """The run log's last row (`identity.resolve_runs`), or None: without the rest of the
-    state (registry, overrides, batches) that `read_state` reads."""
+def read_last_run(settings: Settings, trigger: str | None = None) -> dict[str, Any] | None:
+    """The run log's last row (`identity.resolve_runs`), or the last one asked for by
+    `trigger`; None if there is none. Reads nothing else of the state (registry, overrides,
+    batches) that `read_state` reads."""
     con = open_warehouse_if_any(settings)
     if con is None:
         return None
     try:
-        return _last_run(con)
+        return _last_run(con, trigger)
     finally:
         con.close()
 
@@ -191,6 +197,7 @@ class RunRecord:
     figures: dict[str, Any] = field(default_factory=dict)
     overrides_applied: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)  # source_records, customers, ...
+    trigger: str | None = None  # who asked for the run (kept in the run log's figures)
 
 
 def persist_run(con: duckdb.DuckDBPyConnection, state: PreviousState, run: RunRecord,
@@ -246,7 +253,8 @@ def persist_run(con: duckdb.DuckDBPyConnection, state: PreviousState, run: RunRe
                                            if x.event.endswith("merge")),
                     sum(1 for x in assignment.changes if x.event.endswith("split")),
                     len(assignment.retired), json.dumps(sorted(run.overrides_applied)),
-                    json.dumps(run.figures, default=str)])
+                    json.dumps({**run.figures, **({"trigger": run.trigger} if run.trigger
+                                                  else {})}, default=str)])
 
 
 def write_history(con: duckdb.DuckDBPyConnection, run_id: str, when: datetime,

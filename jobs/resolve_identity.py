@@ -25,12 +25,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="full, incremental (only new batches), auto (incremental unless "
                              "a full run is due) or scheduled (identity.scheduled_mode, the "
                              "default)")
+    parser.add_argument("--trigger", help="who asks for the run, kept in the run log "
+                                          "(the DAG passes airflow:<dag id>/<run id>)")
     args = parser.parse_args(argv)
 
     from cdp.spark import run_job
     from identity.schedule import resolve_in_mode
 
-    return run_job(args.config, partial(resolve_in_mode, mode=args.mode))
+    return run_job(args.config, partial(resolve_in_mode, mode=args.mode,
+                                        trigger=args.trigger))
 
 
 if __name__ == "__main__":

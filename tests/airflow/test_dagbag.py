@@ -194,7 +194,8 @@ def test_spark_engine_resolves_through_spark_submit_with_the_configured_conf(
     assert Path(resolve.application).is_file()
     assert resolve._conn_id == "cdp_spark"
     assert resolve.application_args == ["--config", str(airflow_env.config.resolve()),
-                                        "--mode", "{{ params.mode }}"]
+                                        "--mode", "{{ params.mode }}", "--trigger",
+                                        "airflow:{{ dag.dag_id }}/{{ run_id }}"]
     assert dag.params["mode"] == settings.identity.scheduled_mode
     assert resolve.env_vars["CDP_ENGINE"] == "spark"
     assert resolve.pool == WAREHOUSE_POOL and resolve.retries >= 3

@@ -101,6 +101,10 @@ def test_identity_resolves_customers_and_announces_them(chain: dict[str, Any]) -
     assert 0.5 * PEOPLE <= customers <= 1.5 * PEOPLE  # ~one customer per generated person
     (event,) = asset_events()["identity"]
     assert event["customers"] == customers
+    # the run log names the DAG run that asked for the resolve
+    assert query(warehouse, "select json_extract_string(figures, '$.trigger') "
+                            "from identity.resolve_runs") == [
+        (f"airflow:cdp_identity/{runs['identity'].run_id}",)]
     # The gates ran before publishing (real Great Expectations gates once cdp.gates exists).
     for gate in ("raw_gates", "identity_gates"):
         (result,) = xcom(runs["identity"], gate)

@@ -96,4 +96,7 @@ def test_identity_dag_on_spark_submits_the_job_and_publishes(tmp_path: Path) -> 
     assert extra["customers"] == len({c for _, _, c in clusters if c is not None})
     assert extra["records"] > 0
     assert report["identity_events"] == [extra]
-    assert _rows(warehouse, "select mode from identity.resolve_runs") == [("full",)]
+    # the job logged the DAG run that submitted it: publish found the run by that, not by time
+    ((mode, trigger),) = _rows(warehouse, "select mode, json_extract_string(figures, "
+                                          "'$.trigger') from identity.resolve_runs")
+    assert mode == "full" and trigger.startswith("airflow:cdp_identity/")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from cdp.config import Settings
@@ -12,6 +13,7 @@ from identity.schedule import (
     last_full_run,
     resolve_in_mode,
 )
+from identity.state import read_last_run
 from identity.store import artefacts_dir
 from tests.identity.lake import write_batch
 from tests.identity.test_tiny_data import PEOPLE
@@ -67,3 +69,20 @@ def test_scheduled_mode_full_always_runs_full(settings: Settings) -> None:
     auto = settings.model_copy(update={"identity": settings.identity.model_copy(
         update={"scheduled_mode": "auto"})})
     assert resolve_in_mode(auto).figures["mode"] == "incremental"
+
+
+def test_the_run_log_names_who_asked_for_each_run(settings: Settings) -> None:
+    """A scheduler finds its own run by trigger (the Spark DAG's publish does), not by time:
+    a run someone else started in the meantime is not taken for it."""
+    _land(settings, 0, 6)
+    resolve_in_mode(settings, "full", trigger="airflow:cdp_identity/run-1")
+    _land(settings, 6, 3)
+    resolve_in_mode(settings, "incremental")  # `cdp resolve --incremental` by hand, later
+
+    mine = read_last_run(settings, trigger="airflow:cdp_identity/run-1")
+    assert mine is not None and mine["mode"] == "full"
+    assert json.loads(mine["figures"])["trigger"] == "airflow:cdp_identity/run-1"
+    last = read_last_run(settings)
+    assert last is not None and last["mode"] == "incremental"
+    assert "trigger" not in json.loads(last["figures"])
+    assert read_last_run(settings, trigger="airflow:cdp_identity/run-2") is None
