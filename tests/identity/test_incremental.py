@@ -9,8 +9,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from benchmarks.bench_incremental import land_late_files, split_landing
 from cdp.config import Settings, load_settings
+from cdp.generate.late import land_late_files, split_landing
 from identity import evaluate, resolve
 from identity.evaluate import contingency_metrics
 from tests.identity.identity_state import (

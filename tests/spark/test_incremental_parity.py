@@ -15,8 +15,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from benchmarks.bench_incremental import land_late_files, split_landing
 from cdp.config import Settings, load_settings
+from cdp.generate.late import land_late_files, split_landing
 from tests.conftest import write_config
 from tests.spark.conftest import spark_settings
 
