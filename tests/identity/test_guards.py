@@ -151,3 +151,33 @@ def test_clustering_pauses_the_cycle_collector_and_restores_it() -> None:
     with pytest.raises(ValueError), paused_gc():  # restored when clustering fails too
         raise ValueError
     assert gc.isenabled()
+
+
+def test_resolve_clusters_with_the_cycle_collector_paused(monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """Both runs (full and incremental) cluster through `identity.resolve.cluster`: the
+    pause must be on there, around the union-find, not only available."""
+    import importlib
+
+    import pyarrow as pa
+
+    # the module (the package exports a function of the same name)
+    resolve = importlib.import_module("identity.resolve")
+
+    class Seen(Exception):
+        pass
+
+    def spy(*args: object, **kwargs: object) -> None:
+        raise Seen(gc.isenabled())
+
+    monkeypatch.setattr(resolve, "cluster_records", spy)
+    facts = pa.table({"record_key": ["a", "b"], "first_key": ["ali", "ali"],
+                      "last_key": ["kaya", "kaya"], "birth_date": [None, None],
+                      "loyalty_id": [None, None], "login_id": [None, None],
+                      "name_only": [False, False]})
+    links = pa.table({"record_l": ["a"], "record_r": ["b"], "link_type": ["email"],
+                      "weight": pa.array([None], pa.float64())})
+    with pytest.raises(Seen) as seen:
+        resolve.cluster(None, 0.9, [], facts, links)  # type: ignore[arg-type]
+    assert seen.value.args == (False,)
+    assert gc.isenabled()
