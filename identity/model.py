@@ -202,7 +202,8 @@ def train(engine: Engine, input_table: str, artefacts: Path) -> tuple[Linker | N
     # u from random pairs: a tenth of all pairs on small data, at most U_SAMPLE_PAIRS
     all_pairs = report.records * (report.records - 1) // 2
     u_settings = estimate_u(engine, input_table, rules,
-                            min(U_SAMPLE_PAIRS, max(MIN_U_SAMPLE_PAIRS, all_pairs // 10)))
+                            min(U_SAMPLE_PAIRS, max(MIN_U_SAMPLE_PAIRS, all_pairs // 10)),
+                            report.records)
     linker = Linker(sdf, u_settings, log_level=logging.ERROR)
     report.comparisons = sum(b["added_comparisons"] for b in report.blocking if b["kept"])
     default_prior = linker._settings_obj._probability_two_random_records_match
@@ -242,15 +243,17 @@ U_SAMPLE_SALT = "u-sample-42"
 
 
 def estimate_u(engine: Engine, input_table: str, rules: list[Any],
-               max_pairs: int) -> dict[str, Any]:
-    """Settings (with trained u) from every pair of a sample of records of `input_table`.
+               max_pairs: int, records: int | None = None) -> dict[str, Any]:
+    """Settings (with trained u) from every pair of a sample of records of `input_table`
+    (`records`: its row count, when the caller has it).
 
     The sample is the records with the smallest md5 of their key (salted), enough of them for
     about `max_pairs` pairs, and u comes from all of its pairs in one pass. Splink's own sampler
     would pick records and chunks by each backend's hash function (and stop early by chunk), so
     DuckDB and Spark would train on different pairs; md5 is the same everywhere, so both engines
     estimate the same u from the same pairs."""
-    records = int(engine.scalar(f'select count(*) from "{input_table}"'))
+    if records is None:
+        records = int(engine.scalar(f'select count(*) from "{input_table}"'))
     rows = min(records, math.ceil(0.5 * (math.sqrt(8 * max_pairs + 1) + 1)))
     engine.create_table(U_SAMPLE_TABLE, f"""
         select * from "{input_table}"
@@ -260,12 +263,107 @@ def estimate_u(engine: Engine, input_table: str, rules: list[Any],
     # tables describe the sample, not the input
     u_linker = Linker(engine.splink_db_api().register(U_SAMPLE_TABLE),
                       settings_creator(rules), log_level=logging.ERROR)
-    # every pair of the sample (Splink samples nothing when max_pairs covers them all)
-    u_linker.training.estimate_u_using_random_sampling(
-        max_pairs=rows * (rows - 1) // 2 + rows, num_chunks=1)
+    _estimate_u_in_one_pass(u_linker)
     settings = u_linker.misc.save_model_to_json()
     engine.drop_table(U_SAMPLE_TABLE)
     return settings
+
+
+def _estimate_u_in_one_pass(linker: Linker) -> None:
+    """u of every comparison from every pair of the linker's (sample) table, in one query.
+
+    What Splink's `estimate_u_using_random_sampling` computes when it samples nothing (every
+    pair, one chunk), with its SQL and its arithmetic, but in one pass: Splink builds the pairs
+    and comparison vectors once per comparison (six queries; on Spark six jobs over the same
+    million pairs, each planned anew, and another job per comparison for the proportions).
+    Here one query counts the pairs of every comparison level, and the proportions are
+    computed by DuckDB on the driver from those counts (one row per comparison level,
+    whatever the data size), as Splink itself computes them on every backend."""
+    from copy import deepcopy
+
+    import duckdb
+    from splink.internals.constants import LEVEL_NOT_OBSERVED_TEXT
+    from splink.internals.estimate_u import _estimate_u_comparison_vector_sqls
+    from splink.internals.expectation_maximisation import (
+        compute_new_parameters_sql,
+        compute_proportions_for_new_parameters_sql,
+    )
+    from splink.internals.m_u_records_to_parameters import (
+        append_u_probability_to_comparison_level_trained_probabilities,
+        m_u_records_to_lookup_dict,
+    )
+    from splink.internals.misc import dedupe_preserving_order
+    from splink.internals.pipeline import CTEPipeline
+    from splink.internals.settings import Settings
+    from splink.internals.vertically_concatenate import enqueue_df_concat
+
+    original = linker._settings_obj
+    # u is estimated without term-frequency adjustments (as Splink does, on a copy)
+    settings = deepcopy(original)
+    for comparison in settings.comparisons:
+        for level in comparison.comparison_levels:
+            level._tf_adjustment_column = None
+    info = settings.column_info_settings
+    uid_columns = info.unique_id_input_columns
+    blocking_cols = [c for uid in uid_columns for c in uid.l_r_names_as_l_r]
+    for comparison in settings.comparisons:
+        blocking_cols += comparison._columns_to_select_for_blocking()
+    cv_cols = Settings.columns_to_select_for_comparison_vector_values(
+        unique_id_input_columns=uid_columns, comparisons=settings.comparisons,
+        retain_matching_columns=False, additional_columns_to_retain=[])
+
+    pipeline = enqueue_df_concat(linker, CTEPipeline())
+    pipeline.enqueue_list_of_sqls(_estimate_u_comparison_vector_sqls(
+        db_api=linker._db_api, input_tablename_l="__splink__df_concat",
+        input_tablename_r="__splink__df_concat", link_type=settings._link_type,
+        source_dataset_input_column=info.source_dataset_input_column,
+        unique_id_input_column=info.unique_id_input_column,
+        blocking_cols=dedupe_preserving_order(blocking_cols), cv_cols=cv_cols,
+        rhs_chunk_num=1, rhs_num_chunks=1))
+    pipeline.enqueue_sql("""
+        select *, cast(0.0 as float8) as match_probability
+        from __splink__df_comparison_vectors""", "__splink__df_predict")
+    pipeline.enqueue_sql(compute_new_parameters_sql(
+        estimate_without_term_frequencies=False, comparisons=settings.comparisons),
+        "__splink__m_u_counts")
+    counts_df = linker._db_api.sql_pipeline_to_splink_dataframe(pipeline)
+    try:
+        found = counts_df.as_record_list()
+    finally:
+        counts_df.drop_table_from_database_and_remove_from_cache()
+
+    # every non-null level, with 0 pairs when none was seen (Splink's accumulator does so)
+    u_counts = {(c.output_column_name, int(level.comparison_vector_value)): 0.0
+                for c in settings.comparisons for level in c._comparison_levels_excluding_null}
+    for row in found:
+        key = (row["output_column_name"], int(row["comparison_vector_value"]))
+        if key in u_counts:
+            u_counts[key] += float(row["u_count"])
+    names, values = zip(*sorted(u_counts.items()), strict=True) if u_counts else ((), ())
+    counts = {"comparison_vector_value": [v for _, v in names],
+              "output_column_name": [n for n, _ in names],
+              "u_count": list(values), "m_count": [0.0] * len(values)}
+    con = duckdb.connect()
+    try:
+        import pyarrow as pa
+
+        con.register("m_u_df", pa.table(counts))
+        params = con.sql(compute_proportions_for_new_parameters_sql("m_u_df")).to_arrow_table()
+    finally:
+        con.close()
+    param_records = params.to_pylist()
+    for record in param_records:
+        # a level no pair reached is "not observed", not u = 0 (as Splink reports it)
+        key = (record["output_column_name"], int(record["comparison_vector_value"]))
+        if u_counts.get(key, 0.0) == 0.0:
+            record["u_probability"] = LEVEL_NOT_OBSERVED_TEXT
+    lookup = m_u_records_to_lookup_dict(param_records)
+    for comparison in original.comparisons:
+        for level in comparison._comparison_levels_excluding_null:
+            append_u_probability_to_comparison_level_trained_probabilities(
+                level, lookup, comparison.output_column_name,
+                "estimate u by random sampling")
+    linker._populate_m_u_from_trained_values()
 
 
 def predict(engine: Engine, linker: Linker, threshold: float, report: ModelReport) -> str:
