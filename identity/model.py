@@ -304,12 +304,14 @@ def _estimate_u_in_one_pass(linker: Linker) -> None:
     pair, one chunk), with its SQL and its arithmetic, but in one pass: Splink builds the pairs
     and comparison vectors once per comparison (six queries; on Spark six jobs over the same
     million pairs, each planned anew, and another job per comparison for the proportions).
-    Here one query counts the pairs of every comparison level, and the proportions are
-    computed by DuckDB on the driver from those counts (one row per comparison level,
-    whatever the data size), as Splink itself computes them on every backend."""
+    Here one query counts the pairs per agreement pattern, and Splink's u counts and
+    proportions are computed from those counts by DuckDB on the driver (a few thousand rows
+    at most, whatever the data size), as Splink itself computes the proportions on every
+    backend."""
     from copy import deepcopy
 
     import duckdb
+    import pyarrow as pa
     from splink.internals.constants import LEVEL_NOT_OBSERVED_TEXT
     from splink.internals.estimate_u import _estimate_u_comparison_vector_sqls
     from splink.internals.expectation_maximisation import (
@@ -348,34 +350,42 @@ def _estimate_u_in_one_pass(linker: Linker) -> None:
         unique_id_input_column=info.unique_id_input_column,
         blocking_cols=dedupe_preserving_order(blocking_cols), cv_cols=cv_cols,
         rhs_chunk_num=1, rhs_num_chunks=1))
-    pipeline.enqueue_sql("""
-        select *, cast(0.0 as float8) as match_probability
-        from __splink__df_comparison_vectors""", "__splink__df_predict")
-    pipeline.enqueue_sql(compute_new_parameters_sql(
-        estimate_without_term_frequencies=False, comparisons=settings.comparisons),
-        "__splink__m_u_counts")
-    counts_df = linker._db_api.sql_pipeline_to_splink_dataframe(pipeline)
+    # the pairs counted per agreement pattern (one row per combination of levels: a few
+    # thousand at most, whatever the data size), so the pairs and their comparisons are built
+    # once: Spark would build them again for each comparison's branch of Splink's count query
+    gammas = ", ".join(c._gamma_column_name for c in settings.comparisons)
+    pipeline.enqueue_sql(f"""
+        select {gammas}, count(*) as agreement_pattern_count
+        from __splink__df_comparison_vectors group by {gammas}""", "__splink__u_patterns")
+    patterns_df = linker._db_api.sql_pipeline_to_splink_dataframe(pipeline)
     try:
-        found = counts_df.as_record_list()
+        patterns = patterns_df.as_pyarrow_table()
     finally:
-        counts_df.drop_table_from_database_and_remove_from_cache()
+        patterns_df.drop_table_from_database_and_remove_from_cache()
 
-    # every non-null level, with 0 pairs when none was seen (Splink's accumulator does so)
-    u_counts = {(c.output_column_name, int(level.comparison_vector_value)): 0.0
-                for c in settings.comparisons for level in c._comparison_levels_excluding_null}
-    for row in found:
-        key = (row["output_column_name"], int(row["comparison_vector_value"]))
-        if key in u_counts:
-            u_counts[key] += float(row["u_count"])
-    names, values = zip(*sorted(u_counts.items()), strict=True) if u_counts else ((), ())
-    counts = {"comparison_vector_value": [v for _, v in names],
-              "output_column_name": [n for n, _ in names],
-              "u_count": list(values), "m_count": [0.0] * len(values)}
     con = duckdb.connect()
     try:
-        import pyarrow as pa
-
-        con.register("m_u_df", pa.table(counts))
+        # Splink's u counts over those patterns (each pattern weighted by its pairs: the same
+        # integer sums as over the pairs one by one), then its proportions
+        con.register("patterns", patterns)
+        con.execute("""create view __splink__df_predict as
+                       select *, cast(0.0 as double) as match_probability from patterns""")
+        found = con.sql(compute_new_parameters_sql(
+            estimate_without_term_frequencies=True,
+            comparisons=settings.comparisons)).to_arrow_table().to_pylist()
+        # every non-null level, with 0 pairs when none was seen (Splink's accumulator does so)
+        u_counts = {(c.output_column_name, int(level.comparison_vector_value)): 0.0
+                    for c in settings.comparisons
+                    for level in c._comparison_levels_excluding_null}
+        for row in found:
+            key = (row["output_column_name"], int(row["comparison_vector_value"]))
+            if key in u_counts:
+                u_counts[key] += float(row["u_count"])
+        names, values = zip(*sorted(u_counts.items()), strict=True) if u_counts else ((), ())
+        con.register("m_u_df", pa.table({
+            "comparison_vector_value": [v for _, v in names],
+            "output_column_name": [n for n, _ in names],
+            "u_count": list(values), "m_count": [0.0] * len(values)}))
         params = con.sql(compute_proportions_for_new_parameters_sql("m_u_df")).to_arrow_table()
     finally:
         con.close()
