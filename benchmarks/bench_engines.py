@@ -8,7 +8,8 @@ For each size, demo data of about RECORDS source records is generated once under
 (landing files). Then, for each engine, in a fresh child process each (so peak memory is its
 own, and Spark's JVM start is counted): ingest of the landing files into an empty lake, and a
 first resolve of that lake. Prints wall time per phase (and the Spark jobs each launched), CPU
-time and peak memory (the Python process, plus the local Spark JVM), records/s, and the
+time (the Python process plus the local Spark JVM; Spark's Python workers on a row of their
+own) and peak memory (the Python process plus the JVM), records/s, and the
 Spark / DuckDB ratio. Asserts nothing.
 
 `--conf key=value` (repeatable) sets Spark conf on top of cdp.yaml's; `--env KEY=VALUE` sets
@@ -90,6 +91,7 @@ wall = time.perf_counter() - started
 usage = resource.getrusage(resource.RUSAGE_SELF)
 cpu = usage.ru_utime + usage.ru_stime
 jvm_mb = 0.0
+worker_cpu = 0.0
 if engine == "spark":
     from pyspark import SparkContext
     gateway = SparkContext._gateway
@@ -100,8 +102,26 @@ if engine == "spark":
                 jvm_mb = int(line.split()[1]) / 1024
         stat = open(f"/proc/{proc.pid}/stat").read().rsplit(")", 1)[1].split()
         cpu += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+        # the Python workers are the JVM's descendants (its daemon and the workers the daemon
+        # forks; a worker that exited is in its parent's children's time)
+        parents, times = {}, {}
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents[int(pid)] = int(fields[1])
+            times[int(pid)] = sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+        def below_jvm(pid):
+            while pid in parents and pid != proc.pid:
+                pid = parents[pid]
+            return pid == proc.pid
+
+        worker_cpu = sum(t for pid, t in times.items() if pid != proc.pid and below_jvm(pid))
 py_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"wall_s": wall, "cpu_s": cpu, "records": records, "phases": phases,
+print(json.dumps({"wall_s": wall, "cpu_s": cpu, "worker_cpu_s": worker_cpu,
+                  "records": records, "phases": phases,
                   "jobs": globals().get("jobs", {}),
                   "python_mb": py_mb, "jvm_mb": jvm_mb,
                   "customers": figures.get("customers"),
@@ -181,6 +201,8 @@ def report(records: int, results: dict[str, dict[str, dict]]) -> None:
                     f"{j:>12,}" if j is not None else f"{'':>12}" for j in jobs))
         row("  wall", [results[e][step]["wall_s"] for e in engines])
         row("  cpu (python+jvm)", [results[e][step]["cpu_s"] for e in engines])
+        row("  cpu (python workers)", [results[e][step].get("worker_cpu_s", 0.0)
+                                       for e in engines])
         row("  records/s", [results[e][step]["records"] / results[e][step]["wall_s"]
                             for e in engines], "{:>12,.0f}")
         row("  peak MB (python+jvm)", [results[e][step]["python_mb"] + results[e][step]["jvm_mb"]
