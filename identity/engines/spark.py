@@ -168,6 +168,12 @@ class SparkEngine:
 
     # --- materialisation ---------------------------------------------------------------------
     def _store(self, name: str, frame: Any) -> None:
+        partitions = PARTITIONS_PER_CORE * self.spark.sparkContext.defaultParallelism
+        if partitions > 1 and _output_partitions(frame) == 1:
+            # A table kept in one partition is read by one task on one core, and so is all
+            # that streams from it: the u sample (an ordered limit) is Splink's cross join of
+            # a million pairs, 6 s in one task at 100k records. Spread it over the cores.
+            frame = frame.repartition(partitions)
         if self.materialise == "checkpoint":
             frame = frame.checkpoint(eager=True)
         else:
@@ -330,3 +336,8 @@ def _splink_api_class() -> type:
             return DriverFrame(name, table, self)
 
     return CdpSparkAPI
+
+
+def _output_partitions(frame: Any) -> int:
+    """Partitions of a DataFrame's result, from its physical plan (planned, not run)."""
+    return int(frame._jdf.queryExecution().executedPlan().outputPartitioning().numPartitions())
