@@ -31,7 +31,7 @@ import yaml
 
 try:  # run as a script: this folder is on sys.path
     from _child import run_child
-except ImportError:  # imported as benchmarks.<name> (tests/identity imports bench_incremental)
+except ImportError:  # run as a module: python -m benchmarks.bench_engines
     from benchmarks._child import run_child
 
 REPO = Path(__file__).resolve().parents[1]
@@ -100,25 +100,28 @@ if engine == "spark":
         for line in open(f"/proc/{proc.pid}/status"):
             if line.startswith("VmHWM:"):
                 jvm_mb = int(line.split()[1]) / 1024
-        stat = open(f"/proc/{proc.pid}/stat").read().rsplit(")", 1)[1].split()
-        cpu += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
-        # the Python workers are the JVM's descendants (its daemon and the workers the daemon
-        # forks; a worker that exited is in its parent's children's time)
-        parents, times = {}, {}
+        # CPU of the JVM itself, and of the Python workers: the JVM's descendants (its daemon
+        # and the workers the daemon forks; a worker that exited is in its parent's children's
+        # time). /proc/<pid>/stat after the name: 1 ppid, 11-12 own time, 13-14 children's.
+        parents, own, children = {}, {}, {}
+        tick = os.sysconf("SC_CLK_TCK")
         for pid in filter(str.isdigit, os.listdir("/proc")):
             try:
                 fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
             except OSError:
                 continue
             parents[int(pid)] = int(fields[1])
-            times[int(pid)] = sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+            own[int(pid)] = (int(fields[11]) + int(fields[12])) / tick
+            children[int(pid)] = (int(fields[13]) + int(fields[14])) / tick
+        cpu += own.get(proc.pid, 0.0)
 
         def below_jvm(pid):
             while pid in parents and pid != proc.pid:
                 pid = parents[pid]
             return pid == proc.pid
 
-        worker_cpu = sum(t for pid, t in times.items() if pid != proc.pid and below_jvm(pid))
+        worker_cpu = sum(own[pid] + children[pid] for pid in own
+                         if pid != proc.pid and below_jvm(pid))
 py_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"wall_s": wall, "cpu_s": cpu, "worker_cpu_s": worker_cpu,
                   "records": records, "phases": phases,

@@ -21,7 +21,7 @@ from pathlib import Path
 
 try:  # run as a script: this folder is on sys.path
     from _child import run_child
-except ImportError:  # imported as benchmarks.<name> (tests/identity imports bench_incremental)
+except ImportError:  # run as a module: python -m benchmarks.bench_resolve
     from benchmarks._child import run_child
 
 # The generator writes about this many source records per simulated person (all channels).

@@ -72,6 +72,11 @@ def config_path() -> str:
 TRIGGER = "airflow:{dag_id}/{run_id}"
 
 
+def dag_run_trigger(context: Any) -> str:
+    """The trigger of the DAG run a task runs in (TRIGGER)."""
+    return TRIGGER.format(dag_id=context["dag"].dag_id, run_id=context["run_id"])
+
+
 def last_run_figures(settings: Settings, trigger: str) -> dict[str, Any]:
     """The figures of the last resolve run `trigger` asked for, from the warehouse's run log
     (`identity.resolve_runs`), or `up_to_date` when it logged none: what a spark-submit, which
@@ -139,9 +144,8 @@ def build_dag(settings: Settings) -> Any:
 
             current = common.settings()
             context = get_current_context()
-            trigger = TRIGGER.format(dag_id=context["dag"].dag_id, run_id=context["run_id"])
             return common.run_step(lambda: resolve_in_mode(current, context["params"]["mode"],
-                                                           trigger))
+                                                           dag_run_trigger(context)))
 
         @task
         def identity_gates() -> dict[str, Any]:
@@ -153,8 +157,7 @@ def build_dag(settings: Settings) -> Any:
             context = get_current_context()
             figures = context["ti"].xcom_pull(task_ids="resolve")
             if figures is None:  # spark-submit: the job's figures are in the run log
-                figures = last_run_figures(common.settings(), TRIGGER.format(
-                    dag_id=context["dag"].dag_id, run_id=context["run_id"]))
+                figures = last_run_figures(common.settings(), dag_run_trigger(context))
             if figures.get("up_to_date"):  # an incremental run found no new batch
                 raise AirflowSkipException("nothing new resolved: nothing to publish")
             extra = {key: figures[key] for key in ("customers", "records", "singletons")

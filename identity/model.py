@@ -271,17 +271,15 @@ U_SAMPLE_SALT = "u-sample-42"
 
 
 def estimate_u(engine: Engine, input_table: str, rules: list[Any],
-               max_pairs: int, records: int | None = None) -> dict[str, Any]:
-    """Settings (with trained u) from every pair of a sample of records of `input_table`
-    (`records`: its row count, when the caller has it).
+               max_pairs: int, records: int) -> dict[str, Any]:
+    """Settings (with trained u) from every pair of a sample of the records of `input_table`
+    (`records`: its row count).
 
     The sample is the records with the smallest md5 of their key (salted), enough of them for
     about `max_pairs` pairs, and u comes from all of its pairs in one pass. Splink's own sampler
     would pick records and chunks by each backend's hash function (and stop early by chunk), so
     DuckDB and Spark would train on different pairs; md5 is the same everywhere, so both engines
     estimate the same u from the same pairs."""
-    if records is None:
-        records = int(engine.scalar(f'select count(*) from "{input_table}"'))
     rows = min(records, math.ceil(0.5 * (math.sqrt(8 * max_pairs + 1) + 1)))
     engine.create_table(U_SAMPLE_TABLE, f"""
         select * from "{input_table}"

@@ -167,8 +167,12 @@ class SparkEngine:
         self._store(name, distinct.mapInArrow(apply, result_schema))
 
     # --- materialisation ---------------------------------------------------------------------
+    def _partitions(self) -> int:
+        """Partitions for a table spread over the session's cores (all executors')."""
+        return max(1, PARTITIONS_PER_CORE * self.spark.sparkContext.defaultParallelism)
+
     def _store(self, name: str, frame: Any) -> None:
-        partitions = PARTITIONS_PER_CORE * self.spark.sparkContext.defaultParallelism
+        partitions = self._partitions()
         if partitions > 1 and _output_partitions(frame) == 1:
             # A table kept in one partition is read by one task on one core, and so is all
             # that streams from it: the u sample (an ordered limit) is Splink's cross join of
@@ -189,7 +193,6 @@ class SparkEngine:
 
     # --- Splink -------------------------------------------------------------------------------
     def splink_db_api(self) -> Any:
-        cores = self.spark.sparkContext.defaultParallelism
         # Splink's big intermediate tables: kept in memory (spilling to disk) locally, where
         # it saved a tenth of the jobs; written as Parquet on a cluster, where a lost executor
         # must not lose them
@@ -197,7 +200,7 @@ class SparkEngine:
                                  "persist" if is_local(self.master) else "parquet")
         api = _splink_api_class()(
             spark_session=self.spark, break_lineage_method=lineage,
-            num_partitions_on_repartition=max(1, PARTITIONS_PER_CORE * cores))
+            num_partitions_on_repartition=self._partitions())
         register_duckdb_similarity(self.spark)  # after Splink registered the jar's functions
         self._splink_apis.append(api)
         return api

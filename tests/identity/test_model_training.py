@@ -67,7 +67,7 @@ def _u(settings_json: dict[str, Any]) -> dict[tuple[str, str], Any]:
 
 def test_u_in_one_pass_equals_splinks_own_estimate(engine: DuckDBEngine) -> None:
     rules = [rule for _, rule in model.CANDIDATE_BLOCKING_RULES]
-    ours = model.estimate_u(engine, "splink_input", rules, max_pairs=10_000_000)
+    ours = model.estimate_u(engine, "splink_input", rules, max_pairs=10_000_000, records=600)
 
     # Splink's own: every pair of the same records (the sample is all 600 of them here)
     splinks = Linker(engine.splink_db_api().register("splink_input"),
